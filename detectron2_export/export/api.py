@@ -1,0 +1,206 @@
+"""Public surface of the Caffe2 export: ``Caffe2Tracer``, ``Caffe2Model``, ``add_export_config``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import warnings
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..config import CfgNode
+from ..errors import ExportError
+from .caffe2_modeling import META_ARCH_CAFFE2_EXPORT_TYPE_MAP, convert_batched_inputs_to_c2_format
+from .protobuf_utils import get_pb_arg_vali, get_pb_arg_vals
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["add_export_config", "Caffe2Model", "Caffe2Tracer", "export_caffe2_model", "export_onnx_model"]
+
+
+def add_export_config(cfg: CfgNode) -> CfgNode:
+    """Add the ``EXPORT_CAFFE2`` options to ``cfg`` (in place; also returned), as detectron2 v0.1-v0.6."""
+    is_frozen = cfg.is_frozen()
+    cfg.defrost()
+    cfg.EXPORT_CAFFE2 = CfgNode()
+    cfg.EXPORT_CAFFE2.USE_HEATMAP_MAX_KEYPOINT = False
+    if is_frozen:
+        cfg.freeze()
+    return cfg
+
+
+class UnsupportedArchitectureError(ExportError, KeyError):
+    """The meta-architecture has no Caffe2-compatible rewrite."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def _check_exportable(cfg: CfgNode, model: nn.Module, inputs: Any) -> None:
+    """Everything the Caffe2 path cannot export fails here, before anything is traced or written."""
+    arch = cfg.MODEL.META_ARCHITECTURE
+    if arch not in META_ARCH_CAFFE2_EXPORT_TYPE_MAP:
+        raise UnsupportedArchitectureError(
+            f"Caffe2Tracer: MODEL.META_ARCHITECTURE={arch!r}, expected one of "
+            f"{sorted(META_ARCH_CAFFE2_EXPORT_TYPE_MAP)}"
+        )
+    if model.training:
+        raise ExportError("Caffe2Tracer: model.training=True, expected a model in eval mode (call model.eval())")
+    roi_heads_name = cfg.MODEL.ROI_HEADS.NAME
+    roi_heads = getattr(model, "roi_heads", None)
+    if "Cascade" in roi_heads_name or (roi_heads is not None and "Cascade" in type(roi_heads).__name__):
+        raise ExportError(
+            f"Caffe2Tracer: MODEL.ROI_HEADS.NAME={roi_heads_name!r}: Cascade R-CNN cannot be exported "
+            "to Caffe2; use the TorchScript tracing export instead"
+        )
+    deform = list(cfg.MODEL.RESNETS.get("DEFORM_ON_PER_STAGE", []))
+    if any(deform):
+        raise ExportError(
+            f"Caffe2Tracer: MODEL.RESNETS.DEFORM_ON_PER_STAGE={deform}: deformable convolution has no "
+            "Caffe2 operator; expected all False"
+        )
+    if not isinstance(inputs, (list, tuple)) or len(inputs) != 1:
+        n = len(inputs) if isinstance(inputs, (list, tuple)) else type(inputs).__name__
+        raise ExportError(
+            f"Caffe2Tracer: inputs has {n} images, expected a list with exactly one dict "
+            "(batch inference is not supported by the Caffe2 export)"
+        )
+    if not isinstance(inputs[0], dict) or "image" not in inputs[0] or inputs[0]["image"].dim() != 3:
+        raise ExportError('Caffe2Tracer: inputs[0] must be a dict with "image", a CHW tensor')
+
+
+class Caffe2Tracer:
+    """Make a detectron2 model traceable with Caffe2 operators and export it to Caffe2, ONNX or
+    TorchScript.
+
+    Args:
+        cfg: the model's config (``MODEL.META_ARCHITECTURE`` picks the rewrite).
+        model: a detectron2 model with weights loaded, in eval mode. It is deep-copied, never modified.
+        inputs: sample inputs in detectron2's format (a list with one dict). They must produce
+            detections: the trace depends on them.
+    """
+
+    def __init__(self, cfg: CfgNode, model: nn.Module, inputs: list[dict]) -> None:
+        import copy
+
+        assert isinstance(cfg, CfgNode), cfg
+        assert isinstance(model, torch.nn.Module), type(model)
+        if "EXPORT_CAFFE2" not in cfg:
+            cfg = add_export_config(cfg.clone())
+        _check_exportable(cfg, model, inputs)
+
+        c2_meta_arch = META_ARCH_CAFFE2_EXPORT_TYPE_MAP[cfg.MODEL.META_ARCHITECTURE]
+        self.traceable_model = c2_meta_arch(cfg, copy.deepcopy(model))
+        self.inputs = inputs
+        self.traceable_inputs = self.traceable_model.get_caffe2_inputs(inputs)
+
+    def export_caffe2(self) -> "Caffe2Model":
+        """Export through ONNX to a Caffe2 predict net + init net."""
+        from .caffe2_export import export_caffe2_detection_model
+
+        predict_net, init_net = export_caffe2_detection_model(self.traceable_model, self.traceable_inputs)
+        return Caffe2Model(predict_net, init_net)
+
+    def export_onnx(self):
+        """The intermediate ONNX model, with Caffe2 custom ops (not runnable by other ONNX runtimes)."""
+        from .onnx_export import export_onnx_model as export_onnx_model_impl
+
+        return export_onnx_model_impl(self.traceable_model, (self.traceable_inputs,))
+
+    def export_torchscript(self) -> torch.jit.ScriptModule:
+        """``torch.jit.trace`` of the Caffe2-compatible model; it calls ``torch.ops._caffe2`` ops."""
+        logger.info("Tracing the model with torch.jit.trace ...")
+        with torch.no_grad():
+            return torch.jit.trace(self.traceable_model, (self.traceable_inputs,))
+
+
+class Caffe2Model(nn.Module):
+    """A Caffe2 predict net + init net, runnable with detectron2's inputs and outputs.
+
+    ``__call__`` is a reference implementation for checking the export, not meant for benchmarks.
+    """
+
+    def __init__(self, predict_net, init_net) -> None:
+        super().__init__()
+        self.eval()
+        self._predict_net = predict_net
+        self._init_net = init_net
+        self._predictor: nn.Module | None = None
+
+    @property
+    def predict_net(self):
+        return self._predict_net
+
+    @property
+    def init_net(self):
+        return self._init_net
+
+    def save_protobuf(self, output_dir: str) -> None:
+        """Write ``model.pb``, ``model.pbtxt`` and ``model_init.pb`` into ``output_dir``, atomically."""
+        logger.info("Saving model to %s ...", output_dir)
+        output_dir = os.path.abspath(os.path.expanduser(output_dir))
+        os.makedirs(output_dir, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=output_dir, prefix=".tmp_save_") as tmp:
+            files = {
+                "model.pb": self._predict_net.SerializeToString(),
+                "model.pbtxt": str(self._predict_net).encode("utf-8"),
+                "model_init.pb": self._init_net.SerializeToString(),
+            }
+            for name, data in files.items():
+                with open(os.path.join(tmp, name), "wb") as f:
+                    f.write(data)
+            for name in files:
+                os.replace(os.path.join(tmp, name), os.path.join(output_dir, name))
+
+    def save_graph(self, output_file: str, inputs: list[dict] | None = None) -> None:
+        """Draw the predict net as SVG (format from the extension); with ``inputs``, blob shapes too."""
+        from .graph_vis import run_and_save_graph, save_graph
+
+        if inputs is None:
+            save_graph(self._predict_net, output_file, op_only=False)
+            return
+        size_divisibility = get_pb_arg_vali(self._predict_net, "size_divisibility", 0)
+        device = get_pb_arg_vals(self._predict_net, "device", b"cpu").decode("ascii")
+        tensor_inputs = convert_batched_inputs_to_c2_format(inputs, size_divisibility, device)
+        run_and_save_graph(self._predict_net, self._init_net, [x.cpu() for x in tensor_inputs], output_file)
+
+    @staticmethod
+    def load_protobuf(dir: str) -> "Caffe2Model":
+        """Read ``dir/model.pb`` and ``dir/model_init.pb``."""
+        from ..caffe2.serialization import load_net
+
+        predict_net = load_net(os.path.join(dir, "model.pb"))
+        init_net = load_net(os.path.join(dir, "model_init.pb"))
+        return Caffe2Model(predict_net, init_net)
+
+    def __call__(self, inputs: list[dict]) -> list[dict]:
+        if self._predictor is None:
+            from .caffe2_inference import ProtobufDetectionModel
+
+            self._predictor = ProtobufDetectionModel(self._predict_net, self._init_net)
+        return self._predictor(inputs)
+
+
+def export_caffe2_model(cfg: CfgNode, model: nn.Module, inputs: list[dict]) -> Caffe2Model:
+    """Deprecated: use ``Caffe2Tracer(cfg, model, inputs).export_caffe2()``."""
+    warnings.warn(
+        "export_caffe2_model() is deprecated. Please use `Caffe2Tracer().export_caffe2() instead.",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return Caffe2Tracer(cfg, model, inputs).export_caffe2()
+
+
+def export_onnx_model(cfg: CfgNode, model: nn.Module, inputs: list[dict]):
+    """Deprecated: use ``Caffe2Tracer(cfg, model, inputs).export_onnx()``."""
+    warnings.warn(
+        "export_onnx_model() is deprecated. Please use `Caffe2Tracer().export_onnx() instead.",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return Caffe2Tracer(cfg, model, inputs).export_onnx()
+
+
