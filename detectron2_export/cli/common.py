@@ -65,7 +65,16 @@ def build_and_load_model(cfg) -> torch.nn.Module:
     if not weights:
         raise CLIError("MODEL.WEIGHTS is empty: pass MODEL.WEIGHTS <path to .pkl/.pth> after the flags")
     checkpointer = DetectionCheckpointer(model)
-    checkpointer.load_strict(weights)
+    checkpointer.load(weights)
+    bad = checkpointer.incompatible_keys
+    problems = [f"{k}: {c} in the checkpoint, {m} in the model" for k, c, m in bad.incorrect_shapes]
+    problems += [f"{k}: missing from the checkpoint" for k in bad.missing_keys]
+    if problems:
+        shown = "\n  ".join(problems[:10]) + (f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else "")
+        raise CLIError(
+            f"MODEL.WEIGHTS {weights!r} does not fit the model built from the config "
+            f"({len(problems)} keys):\n  {shown}\nCheck that the config and the weights belong together."
+        )
     model.eval()
     return model
 
