@@ -108,7 +108,7 @@ class Caffe2Tracer:
         """The intermediate ONNX model, with Caffe2 custom ops (not runnable by other ONNX runtimes)."""
         from .onnx_export import export_onnx_model as export_onnx_model_impl
 
-        return export_onnx_model_impl(self.traceable_model, (self.traceable_inputs,))
+        return export_onnx_model_impl(self.traceable_model, self.traceable_inputs)
 
     def export_torchscript(self) -> torch.jit.ScriptModule:
         """``torch.jit.trace`` of the Caffe2-compatible model; it calls ``torch.ops._caffe2`` ops."""

@@ -29,7 +29,7 @@ def export_caffe2_detection_model(model: torch.nn.Module, tensor_inputs: tuple[t
     assert hasattr(model, "encode_additional_info")
 
     logger.info("Exporting a %s model via ONNX ...", type(model).__name__)
-    onnx_model = export_onnx_model(model, (tensor_inputs,))
+    onnx_model = export_onnx_model(model, tensor_inputs)
     init_net, predict_net = onnx_graph_to_caffe2_net(onnx_model)
     logger.debug("ONNX export Done. Exported predict_net (before optimizations):\n%s", _ops_table(predict_net))
 

@@ -7,7 +7,7 @@ and replacing the inference functions of the ROI heads while they run in tensor 
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterator
+from typing import Iterator
 from unittest import mock
 
 import torch
@@ -52,12 +52,12 @@ class Caffe2CompatibleConverter:
         return module
 
 
-def patch(model: torch.nn.Module, target: type, updater: Callable, *args, **kwargs) -> torch.nn.Module:
-    """Post-order walk: every sub-module that is a ``target`` gets ``updater(...).create_from(m)``."""
+def patch(model: torch.nn.Module, target: type, updater: Caffe2CompatibleConverter) -> torch.nn.Module:
+    """Post-order walk: every sub-module that is a ``target`` is converted by ``updater``."""
     for name, module in model.named_children():
-        model._modules[name] = patch(module, target, updater, *args, **kwargs)
+        model._modules[name] = patch(module, target, updater)
     if isinstance(model, target):
-        return updater(*args, **kwargs).create_from(model)
+        return updater.create_from(model)
     return model
 
 
