@@ -1,0 +1,82 @@
+"""``ProtobufModel``: a predict/init NetDef pair as an ``nn.Module`` (SPEC 2.5, detectron2's
+``caffe2_inference.ProtobufModel``)."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import Detectron2ExportError, OperatorInputError
+from .proto import caffe2_pb2
+from .workspace import Workspace
+
+logger = logging.getLogger(__name__)
+
+
+class ProtobufModel(nn.Module):
+    """Runs ``init_net`` once into a private workspace, then ``predict_net`` per call.
+
+    Graph inputs are the predict net's external inputs that the init net did not produce, in
+    external-input order (normally ``data``, ``im_info``); ``forward`` returns the external outputs
+    in order. Output blobs are emptied after each run, so a failed run never returns stale results.
+    """
+
+    _ids = itertools.count(0)
+
+    def __init__(self, predict_net: caffe2_pb2.NetDef, init_net: caffe2_pb2.NetDef):
+        super().__init__()
+        for name, net in (("predict_net", predict_net), ("init_net", init_net)):
+            if not isinstance(net, caffe2_pb2.NetDef):
+                raise TypeError(f"ProtobufModel: {name} is a {type(net).__name__}, expected a caffe2_pb2.NetDef")
+        logger.info(f"Initializing ProtobufModel for: {predict_net.name} ...")
+        self.ws_name = f"__tmp_ProtobufModel_{next(self._ids)}__"
+        self.predict_net = predict_net
+        self._ws = Workspace(self.ws_name)
+        logger.info("Running init_net once to fill the parameters ...")
+        self._ws.RunNetOnce(init_net)
+        self._input_blobs = [b for b in predict_net.external_input if not self._ws.HasBlob(b)]
+        for blob in self._input_blobs:
+            self._ws.CreateBlob(blob)
+        self._ws.CreateNet(predict_net)
+        self._error_msgs: set[str] = set()
+
+    @property
+    def input_names(self) -> list[str]:
+        return list(self._input_blobs)
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(self.predict_net.external_output)
+
+    def forward(self, inputs: Sequence[Any]) -> tuple[torch.Tensor, ...]:
+        """Feed ``inputs`` (tensors or arrays, one per graph input), run, return the external outputs."""
+        if len(inputs) != len(self._input_blobs):
+            raise OperatorInputError(
+                f"ProtobufModel {self.predict_net.name!r}: got {len(inputs)} inputs, expected {len(self._input_blobs)} "
+                f"for the graph inputs {self._input_blobs} (external inputs the init net does not produce)"
+            )
+        ws = self._ws
+        for name, value in zip(self._input_blobs, inputs):
+            ws.FeedBlob(name, value)
+        error: Detectron2ExportError | None = None
+        try:
+            ws.RunNet(self.predict_net.name)
+        except Detectron2ExportError as e:
+            error = e
+            if str(e) not in self._error_msgs:
+                self._error_msgs.add(str(e))
+                logger.warning(f"Encountered new {type(e).__name__}: \n{e}")
+            logger.warning("Catch the error and use partial results.")
+        outputs = [ws.fetch_tensor(b) for b in self.predict_net.external_output]
+        for b in self.predict_net.external_output:
+            ws.blobs[b] = None
+        for name, out in zip(self.predict_net.external_output, outputs):
+            if not isinstance(out, torch.Tensor):
+                cause = f"; the net failed with: {error}" if error is not None else ""
+                raise RuntimeError(f"Invalid output for blob {name}, received: {out!r}{cause}") from error
+        return tuple(outputs)

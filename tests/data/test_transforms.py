@@ -1,0 +1,80 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from detectron2_export.data import transforms as T
+
+
+@pytest.mark.parametrize(
+    "hw, short, max_size, expected",
+    [
+        ((480, 640), 288, 384, (288, 384)),  # scale 0.6 exactly, long side just at the cap
+        ((640, 480), 288, 384, (384, 288)),
+        ((100, 1000), 288, 384, (38, 384)),  # 288 x 2880 capped: scale 384/2880 -> 38.4 x 384
+        ((374, 281), 288, 384, (383, 288)),  # shapes image 00000: 374 * 288 / 281 = 383.32
+        ((4, 6), 3, 1000, (3, 5)),  # 4.5 rounds half up (int(x + 0.5)), not to even
+        ((800, 800), 800, 1333, (800, 800)),
+        ((480, 640), 800, 1333, (800, 1067)),  # 1066.67
+    ],
+)
+def test_resize_shortest_edge_output_shape(hw, short, max_size, expected):
+    assert T.ResizeShortestEdge.get_output_shape(*hw, short, max_size) == expected
+
+
+def test_get_transform_choice_and_noop():
+    image = np.zeros((480, 640, 3), np.uint8)
+    tfm = T.ResizeShortestEdge([288, 288], 384, "choice").get_transform(image)
+    assert isinstance(tfm, T.ResizeTransform)
+    assert (tfm.h, tfm.w, tfm.new_h, tfm.new_w, tfm.interp) == (480, 640, 288, 384, Image.BILINEAR)
+    assert isinstance(T.ResizeShortestEdge(0, 384).get_transform(image), T.NoOpTransform)
+    tfm = T.ResizeShortestEdge((200, 300), 1000, "range").get_transform(image)
+    assert 200 <= min(tfm.new_h, tfm.new_w) <= 300
+    with pytest.raises(ValueError, match="sample_style='bad', expected 'range' or 'choice'"):
+        T.ResizeShortestEdge(288, 384, "bad")
+
+
+def test_resize_uint8_is_pil_bilinear():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, size=(37, 51, 3), dtype=np.uint8)
+    out = T.ResizeTransform(37, 51, 20, 64).apply_image(image)
+    expected = np.asarray(Image.fromarray(image).resize((64, 20), Image.BILINEAR))
+    assert out.dtype == np.uint8 and out.shape == (20, 64, 3)
+    np.testing.assert_array_equal(out, expected)
+    gray = image[:, :, :1]
+    out = T.ResizeTransform(37, 51, 20, 64).apply_image(gray)
+    expected = np.asarray(Image.fromarray(gray[:, :, 0], mode="L").resize((64, 20), Image.BILINEAR))
+    np.testing.assert_array_equal(out, expected[:, :, None])
+
+
+def test_resize_float_uses_interpolate_without_align_corners():
+    rng = np.random.default_rng(1)
+    image = rng.random((9, 7, 2)).astype(np.float32)
+    out = T.ResizeTransform(9, 7, 5, 11).apply_image(image)
+    ref = F.interpolate(torch.from_numpy(image).permute(2, 0, 1)[None], (5, 11), mode="bilinear", align_corners=False)
+    np.testing.assert_allclose(out, ref[0].permute(1, 2, 0).numpy(), rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="image shape=\\(9, 7\\), expected \\(8, 7\\)"):
+        T.ResizeTransform(8, 7, 5, 11).apply_image(image)
+
+
+def test_resize_coords_boxes_and_inverse():
+    tfm = T.ResizeTransform(100, 200, 50, 400)
+    coords = tfm.apply_coords(np.array([[10.0, 20.0], [200.0, 100.0]]))
+    np.testing.assert_allclose(coords, [[20.0, 10.0], [400.0, 50.0]])
+    np.testing.assert_allclose(tfm.apply_box(np.array([[10.0, 20.0, 30.0, 40.0]])), [[20.0, 10.0, 60.0, 20.0]])
+    inv = tfm.inverse()
+    assert (inv.h, inv.w, inv.new_h, inv.new_w) == (50, 400, 100, 200)
+    seg = np.array([[0, 1], [2, 3]], np.uint8)
+    np.testing.assert_array_equal(T.ResizeTransform(2, 2, 4, 4).apply_segmentation(seg), seg.repeat(2, 0).repeat(2, 1))
+
+
+def test_apply_augmentations_on_image_and_auginput():
+    image = np.zeros((480, 640, 3), np.uint8)
+    out, tfms = T.apply_augmentations([T.ResizeShortestEdge(288, 384, "choice")], image)
+    assert out.shape == (288, 384, 3) and isinstance(tfms, T.TransformList) and len(tfms) == 1
+    aug_input = T.AugInput(image, sem_seg=np.zeros((480, 640), np.uint8), boxes=np.array([[0.0, 0.0, 64.0, 48.0]]))
+    tfms = T.AugmentationList([T.ResizeShortestEdge(240, 1000, "choice")])(aug_input)
+    assert aug_input.image.shape == (240, 320, 3) and aug_input.sem_seg.shape == (240, 320)
+    np.testing.assert_allclose(aug_input.boxes, [[0.0, 0.0, 32.0, 24.0]])
+    np.testing.assert_allclose(tfms.inverse().apply_coords(np.array([[32.0, 24.0]])), [[64.0, 48.0]])
