@@ -35,7 +35,7 @@ from .ops.fpn_proposals import (
 )
 from .ops.generate_proposals import generate_proposals
 from .ops.heatmap_keypoint import heatmap_max_keypoint
-from .ops.resize import resize_nearest
+from .ops.resize import output_size, resize_nearest
 from .ops.roi_align import roi_align, roi_align_rotated
 
 NAMESPACE = "_caffe2"
@@ -120,8 +120,8 @@ def _fake_bbox_transform(rois, deltas, im_info, *args):
     return deltas.new_empty(deltas.shape), deltas.new_empty((im_info.shape[0],))
 
 
-def _fake_box_with_nms_limit(scores, boxes, batch_splits, *args):
-    rotated = args[7]
+def _fake_box_with_nms_limit(scores, boxes, batch_splits, score_thresh, nms, detections_per_im, soft_nms_enabled,
+                             soft_nms_method, soft_nms_sigma, soft_nms_min_score_thres, rotated, *layout_args):
     n = _dynamic()
     num_images = batch_splits.shape[0]
     return (
@@ -176,12 +176,10 @@ def _fake_heatmap_max_keypoint(heatmaps, bboxes_in, should_output_softmax=True):
 
 
 def _fake_resize_nearest(X, order, width_scale, height_scale):
-    from .ops.resize import _output_size
-
     h_axis, w_axis = (2, 3) if order == "NCHW" else (1, 2)
     shape = list(X.shape)
-    shape[h_axis] = _output_size(int(shape[h_axis]), height_scale)
-    shape[w_axis] = _output_size(int(shape[w_axis]), width_scale)
+    shape[h_axis] = output_size(int(shape[h_axis]), height_scale)
+    shape[w_axis] = output_size(int(shape[w_axis]), width_scale)
     return X.new_empty(shape)
 
 

@@ -12,7 +12,10 @@ import math
 from typing import Callable
 
 import torch
+import torchvision
 from torch import Tensor
+
+from ...errors import OperatorArgumentError
 
 BBOX_XFORM_CLIP_DEFAULT = math.log(1000.0 / 16.0)
 """Upper clamp of the log-space width/height deltas (Caffe2's ``BBOX_XFORM_CLIP_DEFAULT``)."""
@@ -38,8 +41,6 @@ def check_angle_bounds(where: str, angle_bound_lo: int, angle_bound_hi: int) -> 
     """Caffe2 requires the angle period ``hi - lo`` to be a positive multiple of 180."""
     period = angle_bound_hi - angle_bound_lo
     if period <= 0 or period % 180 != 0:
-        from ...errors import OperatorArgumentError
-
         raise OperatorArgumentError(
             f"{where}: angle_bound_hi - angle_bound_lo={period}, expected a positive multiple of 180"
         )
@@ -293,8 +294,6 @@ def nms(boxes: Tensor, thresh: float, top_n: int = -1, *, legacy_plus_one: bool 
 
 
 def _nms_upright(boxes: Tensor, thresh: float, top_n: int, legacy_plus_one: bool) -> Tensor:
-    import torchvision
-
     plus = float(legacy_plus_one)
     areas = (boxes[:, 2] - boxes[:, 0] + plus) * (boxes[:, 3] - boxes[:, 1] + plus)
     if thresh < 0 or not bool((areas >= 0).all()):

@@ -55,19 +55,16 @@ def box_with_nms_limit(
     for count in counts:
         per_image.append(_one_image(layout, scores[offset:offset + count], boxes[offset:offset + count], **nms_args))
         offset += count
-    class_offset = 0 if output_classes_include_bg_cls else 1
-    out_scores = [s for s, _, _, _ in per_image]
-    out_boxes = [b for _, b, _, _ in per_image]
-    out_classes = [(c - class_offset).to(scores.dtype) for _, _, c, _ in per_image]
-    out_keeps = [k for _, _, _, k in per_image]
+    out_scores, out_boxes, out_classes, out_keeps = ([image[k] for image in per_image] for k in range(4))
     num_classes = scores.shape[1]
     keeps_size = torch.zeros((len(counts), num_classes), dtype=torch.int32, device=scores.device)
-    for b, (_, _, classes, _) in enumerate(per_image):
+    for b, classes in enumerate(out_classes):
         keeps_size[b] = torch.bincount(classes, minlength=num_classes).to(torch.int32)
+    class_offset = 0 if output_classes_include_bg_cls else 1
     return (
         _cat(out_scores, scores.new_zeros((0,))),
         _cat(out_boxes, boxes.new_zeros((0, layout.box_dim))),
-        _cat(out_classes, scores.new_zeros((0,))),
+        _cat([(c - class_offset).to(scores.dtype) for c in out_classes], scores.new_zeros((0,))),
         keeps_size.sum(1).to(scores.dtype),
         _cat(out_keeps, torch.zeros(0, dtype=torch.int32, device=scores.device)),
         keeps_size,
@@ -99,13 +96,13 @@ class _Layout:
                 f"score columns (cls_agnostic_bbox_reg={cls_agnostic}, input_boxes_include_bg_cls={include_bg})"
             )
 
-    def score_index(self, j: int) -> int:
+    def score_index(self, j):
+        """Score column of class ``j`` (an int or a tensor of class ids)."""
         return j if self.include_bg else j - 1
 
-    def box_index(self, j: int) -> int:
-        if self.cls_agnostic:
-            return 0
-        return j if self.include_bg else j - 1
+    def box_index(self, j):
+        """Box block of class ``j`` (an int or a tensor of class ids)."""
+        return j * 0 if self.cls_agnostic else self.score_index(j)
 
     def class_boxes(self, boxes: Tensor, j: int) -> Tensor:
         start = self.box_index(j) * self.box_dim
@@ -153,16 +150,14 @@ def _one_image(
         kept_classes.append(torch.full_like(keep, j))
     rows = _cat(kept_rows, torch.zeros(0, dtype=torch.int64, device=scores.device))
     classes = _cat(kept_classes, torch.zeros(0, dtype=torch.int64, device=scores.device))
-    cols = classes if layout.include_bg else classes - 1
-    kept_scores = scores[rows, cols]
+    kept_scores = scores[rows, layout.score_index(classes)]
     if 0 < detections_per_im < rows.numel():
         best = kept_scores.argsort(descending=True, stable=True)[:detections_per_im]
         # regroup class by class, each class keeping its rows in score order
         best = best[classes[best].argsort(stable=True)]
         rows, classes, kept_scores = rows[best], classes[best], kept_scores[best]
     box_cols = torch.arange(layout.box_dim, device=scores.device)
-    block = classes.new_zeros(classes.shape) if layout.cls_agnostic else (classes if layout.include_bg else classes - 1)
-    kept_boxes = boxes[rows.unsqueeze(1), (block * layout.box_dim).unsqueeze(1) + box_cols]
+    kept_boxes = boxes[rows.unsqueeze(1), (layout.box_index(classes) * layout.box_dim).unsqueeze(1) + box_cols]
     return kept_scores, kept_boxes, classes, rows.to(torch.int32)
 
 

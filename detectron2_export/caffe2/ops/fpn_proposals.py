@@ -57,7 +57,9 @@ def map_rois_to_fpn_levels(
     plus = float(legacy_plus_one)
     areas = (boxes[:, 2] - boxes[:, 0] + plus) * (boxes[:, 3] - boxes[:, 1] + plus)
     if bool((areas < 0).any()):
-        raise OperatorInputError("DistributeFpnProposals: Negative areas founds, expected boxes with x2 >= x1, y2 >= y1")
+        raise OperatorInputError(
+            "DistributeFpnProposals: Negative areas founds, expected boxes with x2 >= x1 and y2 >= y1"
+        )
     # float32 steps as Caffe2: log(.) / log(2) rather than log2
     levels = torch.floor(canonical_level + torch.log(torch.sqrt(areas) / canonical_scale + 1e-6) / math.log(2))
     return levels.clamp(max=max_level).clamp(min=min_level)

@@ -58,7 +58,9 @@ def _check_inputs(scores: Tensor, bbox_deltas: Tensor, im_info: Tensor, anchors:
         )
     expected = (n, a * anchors.shape[1], h, w)
     if tuple(bbox_deltas.shape) != expected:
-        raise OperatorInputError(f"GenerateProposals: bbox_deltas shape={tuple(bbox_deltas.shape)}, expected {expected}")
+        raise OperatorInputError(
+            f"GenerateProposals: bbox_deltas shape={tuple(bbox_deltas.shape)}, expected {expected}"
+        )
     if tuple(im_info.shape) != (n, 3):
         raise OperatorInputError(f"GenerateProposals: im_info shape={tuple(im_info.shape)}, expected ({n}, 3)")
 

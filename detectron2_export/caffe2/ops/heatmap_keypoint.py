@@ -66,7 +66,7 @@ def heatmap_max_keypoint(heatmaps: Tensor, bboxes_in: Tensor, should_output_soft
     # Caffe2 evaluates these in double precision before storing floats
     x = boxes[:, 0].double() + (0.5 + max_x.double() + dx.double()) * x_len.double() / size
     y = boxes[:, 1].double() + (0.5 + max_y.double() + dy.double()) * y_len.double() / size
-    if should_output_softmax:
+    if should_output_softmax:  # Caffe2 divides raw exponentials; equal up to rounding, without overflow
         prob = torch.softmax(maps, dim=1).gather(1, max_index.unsqueeze(1)).squeeze(1)
     else:
         prob = torch.zeros_like(score)

@@ -25,7 +25,8 @@ def _check_scales(op: str, height_scale: float, width_scale: float) -> None:
         )
 
 
-def _output_size(size: int, scale: float) -> int:
+def output_size(size: int, scale: float) -> int:
+    """Caffe2's ``int(size * scale)`` with a float32 scale."""
     return int(torch.tensor(float(size), dtype=torch.float32) * as_float32(scale))
 
 
@@ -43,8 +44,8 @@ def resize_nearest(X: Tensor, order: str, width_scale: float, height_scale: floa
     _check_scales("ResizeNearest", height_scale, width_scale)
     h_axis, w_axis = (2, 3) if order == "NCHW" else (1, 2)
     in_h, in_w = X.shape[h_axis], X.shape[w_axis]
-    rows = _nearest_index(in_h, _output_size(in_h, height_scale), height_scale, X.device)
-    cols = _nearest_index(in_w, _output_size(in_w, width_scale), width_scale, X.device)
+    rows = _nearest_index(in_h, output_size(in_h, height_scale), height_scale, X.device)
+    cols = _nearest_index(in_w, output_size(in_w, width_scale), width_scale, X.device)
     return X.index_select(h_axis, rows).index_select(w_axis, cols)
 
 
@@ -74,8 +75,8 @@ def upsample_bilinear(X: Tensor, width_scale: float, height_scale: float) -> Ten
         raise OperatorInputError(f"UpsampleBilinear: X shape={tuple(X.shape)}, expected 4-D (NCHW)")
     _check_scales("UpsampleBilinear", height_scale, width_scale)
     in_h, in_w = X.shape[2], X.shape[3]
-    h_low, h_high, h0, h1 = _bilinear_axis(in_h, _output_size(in_h, height_scale), X.device)
-    w_low, w_high, w0, w1 = _bilinear_axis(in_w, _output_size(in_w, width_scale), X.device)
+    h_low, h_high, h0, h1 = _bilinear_axis(in_h, output_size(in_h, height_scale), X.device)
+    w_low, w_high, w0, w1 = _bilinear_axis(in_w, output_size(in_w, width_scale), X.device)
     top, bottom = X.index_select(2, h_low), X.index_select(2, h_high)
     h0, h1 = h0.to(X.dtype).view(-1, 1), h1.to(X.dtype).view(-1, 1)
     w0, w1 = w0.to(X.dtype), w1.to(X.dtype)
@@ -89,7 +90,9 @@ def _scales_from_input(op: str, scales: tuple[Tensor, ...], width_scale: float, 
         return width_scale, height_scale
     values = scales[0]
     if values.dim() != 1 or values.numel() != 2:
-        raise OperatorInputError(f"{op}: scales shape={tuple(values.shape)}, expected (2,) = [height_scale, width_scale]")
+        raise OperatorInputError(
+            f"{op}: scales shape={tuple(values.shape)}, expected (2,) = [height_scale, width_scale]"
+        )
     height, width = (float(v) for v in values.to(torch.float32).tolist())
     return width, height
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torchvision
 from torch import Tensor
 
 from ...errors import OperatorInputError
@@ -28,6 +29,15 @@ def _check(op: str, features: Tensor, rois: Tensor, order: str, box_cols: int) -
     if rois.dim() != 2 or rois.shape[1] not in (box_cols, box_cols + 1):
         raise OperatorInputError(
             f"{op}: rois shape={tuple(rois.shape)}, expected (R, {box_cols}) or (R, {box_cols + 1})"
+        )
+
+
+def _check_sizes(op: str, widths: Tensor, heights: Tensor) -> None:
+    bad = torch.nonzero((widths < 0) | (heights < 0)).squeeze(1)
+    if bad.numel() > 0:
+        i = int(bad[0])
+        raise OperatorInputError(
+            f"{op}: roi {i} scaled size=({float(widths[i])}, {float(heights[i])}), expected non-negative when aligned"
         )
 
 
@@ -55,16 +65,13 @@ def roi_align(
     aligned: bool,
 ) -> Tensor:
     """The kernel of ``_caffe2::RoIAlign``: (R, C, pooled_h, pooled_w), or (R, pooled_h, pooled_w, C) for NHWC."""
-    import torchvision
-
     _check("RoIAlign", features, rois, order, 4)
     if rois.shape[0] == 0:
         return _empty_output(features, order, pooled_h, pooled_w)
     rois = _with_batch_index(rois, 4, features.dtype)
-    if aligned:
+    if aligned:  # Caffe2 rejects negative sizes here (unaligned RoIs are widened to 1 instead)
         scaled = rois[:, 1:] * spatial_scale - 0.5
-        if bool(((scaled[:, 2] - scaled[:, 0]) < 0).any() or ((scaled[:, 3] - scaled[:, 1]) < 0).any()):
-            raise OperatorInputError("RoIAlign: rois with x2 < x1 or y2 < y1, expected non-negative sizes when aligned")
+        _check_sizes("RoIAlign", scaled[:, 2] - scaled[:, 0], scaled[:, 3] - scaled[:, 1])
     x = features if order == "NCHW" else features.permute(0, 3, 1, 2)
     y = torchvision.ops.roi_align(
         x.contiguous(), rois, (pooled_h, pooled_w), spatial_scale, sampling_ratio, aligned
@@ -108,8 +115,7 @@ def _rotated_chunk(
     roi_w = rois[:, 3] * spatial_scale
     roi_h = rois[:, 4] * spatial_scale
     if aligned:
-        if bool((roi_w < 0).any() or (roi_h < 0).any()):
-            raise OperatorInputError("RoIAlignRotated: rois with negative width or height, expected >= 0 when aligned")
+        _check_sizes("RoIAlignRotated", roi_w, roi_h)
     else:
         roi_w, roi_h = roi_w.clamp(min=1.0), roi_h.clamp(min=1.0)
     theta = rois[:, 5] * math.pi / 180.0
@@ -137,12 +143,12 @@ def _rotated_chunk(
         x = xx * cos + yy * sin + cx[sel].view(-1, 1, 1, 1, 1)
         y = yy * cos - xx * sin + cy[sel].view(-1, 1, 1, 1, 1)
         batch = rois[sel, 0].to(torch.int64).view(-1, 1, 1, 1, 1)
-        samples = bilinear_nhwc(nhwc, batch, y, x)
+        samples = _bilinear_nhwc(nhwc, batch, y, x)
         out[sel] = samples.mean(dim=(3, 4))
     return out
 
 
-def bilinear_nhwc(nhwc: Tensor, batch: Tensor, y: Tensor, x: Tensor) -> Tensor:
+def _bilinear_nhwc(nhwc: Tensor, batch: Tensor, y: Tensor, x: Tensor) -> Tensor:
     """Caffe2/torchvision RoIAlign bilinear samples of ``nhwc`` (N, H, W, C) at (y, x): shape (..., C).
 
     Points beyond one pixel outside the map read 0; others are clamped to the map's border.

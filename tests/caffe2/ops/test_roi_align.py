@@ -1,0 +1,181 @@
+import math
+
+import pytest
+import torch
+import torchvision
+
+import detectron2_export.caffe2.library  # noqa: F401  (defines torch.ops._caffe2)
+from detectron2_export.errors import OperatorArgumentError, OperatorInputError
+from tests.caffe2.helpers import run_single_op
+
+
+def bilinear(v, y, x):
+    """SPEC 5.4's bilinear sample of a (H, W) map, in Python floats."""
+    height, width = v.shape
+    if y < -1.0 or y > height or x < -1.0 or x > width:
+        return 0.0
+    y, x = max(y, 0.0), max(x, 0.0)
+    y0, x0 = int(math.floor(y)), int(math.floor(x))
+    if y0 >= height - 1:
+        y0 = y1 = height - 1
+        y = float(y0)
+    else:
+        y1 = y0 + 1
+    if x0 >= width - 1:
+        x0 = x1 = width - 1
+        x = float(x0)
+    else:
+        x1 = x0 + 1
+    ly, lx = y - y0, x - x0
+    return ((1 - ly) * (1 - lx) * float(v[y0, x0]) + (1 - ly) * lx * float(v[y0, x1])
+            + ly * (1 - lx) * float(v[y1, x0]) + ly * lx * float(v[y1, x1]))
+
+
+def naive_roi_align(x, rois, pooled, spatial_scale, sampling_ratio, aligned, rotated=False):
+    """Per-bin loop from SPEC 5.4 (upright) or its RoIAlignRotated paragraph."""
+    ph_n, pw_n = pooled
+    out = torch.zeros(rois.shape[0], x.shape[1], ph_n, pw_n, dtype=torch.float64)
+    off = 0.5 if aligned else 0.0
+    for r, roi in enumerate(rois.tolist()):
+        batch = int(roi[0])
+        if rotated:
+            cx, cy = roi[1] * spatial_scale - off, roi[2] * spatial_scale - off
+            roi_w, roi_h = roi[3] * spatial_scale, roi[4] * spatial_scale
+            theta = roi[5] * math.pi / 180
+            x1, y1 = -roi_w / 2, -roi_h / 2
+        else:
+            x1, y1, x2, y2 = (c * spatial_scale - off for c in roi[1:])
+            roi_w, roi_h = x2 - x1, y2 - y1
+        if not aligned:
+            roi_w, roi_h = max(roi_w, 1.0), max(roi_h, 1.0)
+            if rotated:
+                x1, y1 = -roi_w / 2, -roi_h / 2
+        bin_w, bin_h = roi_w / pw_n, roi_h / ph_n
+        g_h = sampling_ratio if sampling_ratio > 0 else math.ceil(roi_h / ph_n)
+        g_w = sampling_ratio if sampling_ratio > 0 else math.ceil(roi_w / pw_n)
+        count = max(g_h * g_w, 1)
+        for c in range(x.shape[1]):
+            for ph in range(ph_n):
+                for pw in range(pw_n):
+                    total = 0.0
+                    for iy in range(g_h):
+                        for ix in range(g_w):
+                            yy = y1 + ph * bin_h + (iy + 0.5) * bin_h / g_h
+                            xx = x1 + pw * bin_w + (ix + 0.5) * bin_w / g_w
+                            if rotated:
+                                yy, xx = (yy * math.cos(theta) - xx * math.sin(theta) + cy,
+                                          yy * math.sin(theta) + xx * math.cos(theta) + cx)
+                            total += bilinear(x[batch, c], yy, xx)
+                    out[r, c, ph, pw] = total / count
+    return out.float()
+
+
+def random_rois(n, hw, batch, g, columns=5):
+    h, w = hw
+    xy = torch.rand(n, 2, generator=g) * torch.tensor([w, h]) - 2
+    wh = torch.rand(n, 2, generator=g) * torch.tensor([w, h]) / 2 + 0.3
+    idx = torch.randint(0, batch, (n, 1), generator=g).float()
+    if columns == 6:
+        angle = torch.rand(n, 1, generator=g) * 180 - 90
+        return torch.cat((idx, xy + wh / 2, wh, angle), dim=1)
+    return torch.cat((idx, xy, xy + wh), dim=1)
+
+
+def test_hand_computed_aligned():
+    x = torch.arange(25.0).reshape(1, 1, 5, 5)  # value at (y, x) is 5y + x
+    rois = torch.tensor([[0.0, 1.0, 1.0, 3.0, 3.0]])
+    (y,) = run_single_op("RoIAlign", [x, rois], pooled_h=2, pooled_w=2, sampling_ratio=1, aligned=True)
+    # the half-pixel shift gives the box [0.5, 2.5]^2; one sample per bin lands on pixels (1..2, 1..2)
+    torch.testing.assert_close(y, torch.tensor([[[[6.0, 7.0], [11.0, 12.0]]]]))
+
+
+def test_hand_computed_not_aligned_small_roi_is_one_pixel():
+    x = torch.arange(25.0).reshape(1, 1, 5, 5)
+    # a 0.2-pixel box is forced to 1x1 starting at (2, 2); one bin, 1 sample at (2.5, 2.5)
+    (y,) = run_single_op("RoIAlign", [x, torch.tensor([[2.0, 2.0, 2.2, 2.2]])], sampling_ratio=1, aligned=False)
+    torch.testing.assert_close(y, torch.tensor([[[[15.0]]]]))
+
+
+def test_adaptive_sampling_ratio_hand_computed():
+    x = torch.arange(16.0).reshape(1, 1, 4, 4)
+    # box [0, 4]^2 with 1x1 output: adaptive grid ceil(4) = 4 x 4 samples at 0.5, 1.5, ... (border ones clamped)
+    (y,) = run_single_op("RoIAlign", [x, torch.tensor([[0.0, 0.0, 4.0, 4.0]])], sampling_ratio=-1)
+    samples = [0.5, 1.5, 2.5, 3.0]  # 3.5 is past the last pixel centre and reads row/column 3
+    expected = sum(4 * sy + sx for sy in samples for sx in samples) / 16
+    torch.testing.assert_close(y.item(), expected)
+    (y2,) = run_single_op("RoIAlign", [x, torch.tensor([[0.0, 0.0, 4.0, 4.0]])], sampling_ratio=1)
+    torch.testing.assert_close(y2.item(), 4 * 2.0 + 2.0)  # one sample at the centre (2, 2)
+
+
+@pytest.mark.parametrize("aligned", [False, True])
+@pytest.mark.parametrize("sampling_ratio", [-1, 1, 2])
+def test_matches_naive_loop_reference(aligned, sampling_ratio):
+    g = torch.Generator().manual_seed(0)
+    x, rois = torch.rand(2, 3, 12, 16, generator=g), random_rois(8, (12 * 4, 16 * 4), 2, g)
+    (y,) = run_single_op("RoIAlign", [x, rois], spatial_scale=0.25, pooled_h=3, pooled_w=4,
+                         sampling_ratio=sampling_ratio, aligned=aligned)
+    torch.testing.assert_close(y, naive_roi_align(x, rois, (3, 4), 0.25, sampling_ratio, aligned))
+
+
+def test_nhwc_and_four_column_rois():
+    g = torch.Generator().manual_seed(1)
+    x, rois = torch.rand(1, 3, 10, 10, generator=g), random_rois(5, (10, 10), 1, g)
+    (nchw,) = run_single_op("RoIAlign", [x, rois], pooled_h=2, pooled_w=3, aligned=True)
+    (nhwc,) = run_single_op("RoIAlign", [x.permute(0, 2, 3, 1), rois[:, 1:]], order="NHWC", pooled_h=2, pooled_w=3,
+                            aligned=True)
+    torch.testing.assert_close(nhwc, nchw.permute(0, 2, 3, 1))
+
+
+def test_empty_rois():
+    (y,) = run_single_op("RoIAlign", [torch.rand(1, 3, 8, 8), torch.zeros(0, 5)], pooled_h=7, pooled_w=7)
+    assert y.shape == (0, 3, 7, 7)
+
+
+def test_errors():
+    with pytest.raises(OperatorArgumentError, match=r"RoIAlign: pooled_h=0, expected an int >= 1"):
+        run_single_op("RoIAlign", [torch.rand(1, 1, 4, 4), torch.zeros(1, 5)], pooled_h=0)
+    with pytest.raises(OperatorInputError, match=r"RoIAlign: rois shape=\(1, 3\), expected \(R, 4\) or \(R, 5\)"):
+        run_single_op("RoIAlign", [torch.rand(1, 1, 4, 4), torch.zeros(1, 3)])
+    with pytest.raises(OperatorInputError, match=r"RoIAlign: roi 0 scaled size=\(-2.0, 2.0\), expected non-negative when aligned"):
+        run_single_op("RoIAlign", [torch.rand(1, 1, 4, 4), torch.tensor([[0.0, 3.0, 0.0, 1.0, 2.0]])], aligned=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# RoIAlignRotated
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("aligned", [False, True])
+@pytest.mark.parametrize("sampling_ratio", [-1, 2])
+def test_rotated_matches_naive_loop_reference(aligned, sampling_ratio):
+    g = torch.Generator().manual_seed(2)
+    x, rois = torch.rand(2, 2, 10, 12, generator=g), random_rois(6, (20, 24), 2, g, columns=6)
+    (y,) = run_single_op("RoIAlignRotated", [x, rois], spatial_scale=0.5, pooled_h=3, pooled_w=2,
+                         sampling_ratio=sampling_ratio, aligned=aligned)
+    torch.testing.assert_close(y, naive_roi_align(x, rois, (3, 2), 0.5, sampling_ratio, aligned, rotated=True))
+
+
+def test_rotated_at_zero_angle_equals_torchvision_upright():
+    g = torch.Generator().manual_seed(3)
+    x, rois = torch.rand(1, 4, 16, 16, generator=g), random_rois(10, (16, 16), 1, g)
+    centre_size = torch.cat(((rois[:, 1:3] + rois[:, 3:5]) / 2, rois[:, 3:5] - rois[:, 1:3]), dim=1)
+    rotated = torch.cat((rois[:, :1], centre_size, torch.zeros(10, 1)), dim=1)
+    (y,) = run_single_op("RoIAlignRotated", [x, rotated], pooled_h=4, pooled_w=4, sampling_ratio=-1, aligned=True)
+    torch.testing.assert_close(y, torchvision.ops.roi_align(x, rois, (4, 4), 1.0, -1, True), atol=1e-5, rtol=1e-5)
+
+
+def test_rotated_ninety_degrees_transposes_a_square_roi():
+    x = torch.arange(36.0).reshape(1, 1, 6, 6)
+    args = dict(pooled_h=2, pooled_w=2, sampling_ratio=1, aligned=True)
+    (turned,) = run_single_op("RoIAlignRotated", [x, torch.tensor([[0.0, 3.0, 3.0, 4.0, 4.0, 90.0]])], **args)
+    (upright,) = run_single_op("RoIAlignRotated", [x, torch.tensor([[0.0, 3.0, 3.0, 4.0, 4.0, 0.0]])], **args)
+    # a quarter turn reads bin (ph, pw) where the upright RoI has bin (1 - pw, ph)
+    torch.testing.assert_close(turned[0, 0], upright[0, 0].t().flip(1), atol=1e-4, rtol=0)
+
+
+def test_opcheck():
+    g = torch.Generator().manual_seed(4)
+    x, rois = torch.rand(1, 2, 8, 8, generator=g), random_rois(3, (8, 8), 1, g)
+    torch.library.opcheck(torch.ops._caffe2.RoIAlign.default, (x, rois, "NCHW", 1.0, 2, 2, -1, True))
+    rotated = random_rois(3, (8, 8), 1, g, columns=6)
+    torch.library.opcheck(torch.ops._caffe2.RoIAlignRotated.default, (x, rotated, "NCHW", 1.0, 2, 2, 2, True))
