@@ -16,9 +16,9 @@ from yacs.config import CfgNode as _YacsCfgNode
 
 def _called_with_cfg(*args: Any, **kwargs: Any) -> bool:
     """Whether the call looks like ``f(cfg, ...)`` / ``f(cfg=cfg, ...)``."""
-    if len(args) and isinstance(args[0], (_YacsCfgNode, dict)):
+    if len(args) and isinstance(args[0], _YacsCfgNode):
         return True
-    if isinstance(kwargs.pop("cfg", None), (_YacsCfgNode, dict)):
+    if isinstance(kwargs.pop("cfg", None), _YacsCfgNode):
         return True
     return False
 
