@@ -27,7 +27,11 @@ demo: setup
 	$(PYTHON) tools/caffe2_converter.py --config-file configs/shapes/mask_rcnn_R_18_FPN_shapes.yaml \
 	  --output $(OUT) --run-eval MODEL.WEIGHTS models/mask_rcnn_R_18_FPN_shapes.pkl MODEL.DEVICE cpu
 
-test: setup
+cpp: apt
+	cmake -S cpp -B cpp/build -DCMAKE_BUILD_TYPE=Release -DPython3_EXECUTABLE=$(PYTHON)
+	cmake --build cpp/build -j2
+
+test: setup cpp
 	$(PYTHON) -m pytest -n 2 --dist loadgroup tests
 
 bench: setup

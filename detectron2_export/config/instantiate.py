@@ -1,5 +1,6 @@
 """``dump_dataclass`` / ``instantiate``: dataclasses <-> plain dicts with a ``_target_`` class path,
-as detectron2's LazyConfig uses. The export schemas (export/flatten.py) are serialised this way."""
+as detectron2's LazyConfig uses. The export schemas (export/flatten.py) are serialised this way, so a
+schema can be stored as JSON next to an exported model and rebuilt later."""
 
 from __future__ import annotations
 
@@ -8,39 +9,54 @@ import pydoc
 from collections import abc
 from typing import Any
 
-__all__ = ["dump_dataclass", "instantiate", "locate"]
+__all__ = ["dump_dataclass", "instantiate", "locate", "convert_target_to_string"]
 
 
 def locate(name: str) -> Any:
-    """Import an object by its dotted path, with a clear error."""
+    """Import an object by its dotted path (``"pkg.module.Class"``)."""
     obj = pydoc.locate(name)
     if obj is None:
-        raise ImportError(f"Cannot locate object {name!r}: not importable")
+        raise ImportError(f"locate: name={name!r}, expected an importable dotted path")
     return obj
 
 
-def _class_path(klass: type) -> str:
-    from ..export.flatten import _class_path as shortest_path
+def convert_target_to_string(target: Any) -> str:
+    """The shortest importable dotted path of a class or function.
 
-    return shortest_path(klass)
+    ``pkg.sub._impl.Cls`` becomes ``pkg.sub.Cls`` (or ``pkg.Cls``) when that shorter path resolves to
+    the same object, so stored paths survive moving the implementation between private modules.
+    """
+    module, qualname = target.__module__, target.__qualname__
+    parts = module.split(".")
+    for k in range(1, len(parts)):
+        candidate = ".".join(parts[:k]) + "." + qualname
+        try:
+            if pydoc.locate(candidate) is target:
+                return candidate
+        except pydoc.ErrorDuringImport:
+            continue
+    return f"{module}.{qualname}"
 
 
 def dump_dataclass(obj: Any) -> dict:
-    """A dataclass instance -> a dict with ``_target_`` (recursively, lists included)."""
-    assert dataclasses.is_dataclass(obj) and not isinstance(obj, type), "dump_dataclass() requires an instance of a dataclass."
-    ret = {"_target_": _class_path(type(obj))}
+    """A dataclass instance -> a JSON-friendly dict with ``_target_`` (recursing into fields that
+    are dataclasses or lists/tuples of them; tuples become lists)."""
+    if not dataclasses.is_dataclass(obj) or isinstance(obj, type):
+        raise TypeError(f"dump_dataclass: obj={obj!r}, expected an instance of a dataclass")
+    ret: dict[str, Any] = {"_target_": convert_target_to_string(type(obj))}
     for f in dataclasses.fields(obj):
-        v = getattr(obj, f.name)
-        if dataclasses.is_dataclass(v):
-            v = dump_dataclass(v)
-        if isinstance(v, (list, tuple)):
-            v = [dump_dataclass(x) if dataclasses.is_dataclass(x) else x for x in v]
-        ret[f.name] = v
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            value = dump_dataclass(value)
+        if isinstance(value, (list, tuple)):
+            value = [dump_dataclass(x) if dataclasses.is_dataclass(x) else x for x in value]
+        ret[f.name] = value
     return ret
 
 
 def instantiate(cfg: Any) -> Any:
-    """Recursively call ``_target_(**kwargs)`` for every dict that has ``_target_``."""
+    """Recursively build objects: every mapping with ``_target_`` becomes ``target(**other_keys)``;
+    lists and tuples are rebuilt element-wise; anything else is returned as is."""
     if isinstance(cfg, (list, tuple)):
         return type(cfg)(instantiate(x) for x in cfg)
     if isinstance(cfg, abc.Mapping) and "_target_" in cfg:
@@ -48,6 +64,7 @@ def instantiate(cfg: Any) -> Any:
         target = cfg["_target_"]
         if isinstance(target, str):
             target = locate(target)
-        assert callable(target), f"_target_ {target} does not define a callable object"
+        if not callable(target):
+            raise TypeError(f"instantiate: _target_={target!r}, expected a callable or its dotted path")
         return target(**kwargs)
     return cfg

@@ -4,37 +4,15 @@ with schemas that rebuild the original structure (SPEC 2.6, 2.7, 7.1)."""
 from __future__ import annotations
 
 import collections
-import pydoc
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
+from ..config.instantiate import convert_target_to_string, locate
 from ..structures import Boxes, Instances, ROIMasks
 from .torchscript_patch import patch_builtin_len
-
-
-def _class_path(klass: type) -> str:
-    """The shortest importable dotted path of ``klass`` (``a.b.c.Cls`` -> ``a.Cls`` if re-exported)."""
-    module, qualname = klass.__module__, klass.__qualname__
-    parts = module.split(".")
-    for k in range(1, len(parts)):
-        prefix = ".".join(parts[:k])
-        candidate = f"{prefix}.{qualname}"
-        try:
-            if pydoc.locate(candidate) is klass:
-                return candidate
-        except ImportError:
-            pass
-    return f"{module}.{qualname}"
-
-
-def _locate(name: str) -> Any:
-    obj = pydoc.locate(name)
-    if obj is None:
-        raise ImportError(f"Cannot locate {name!r}")
-    return obj
 
 
 @dataclass
@@ -146,11 +124,11 @@ class TensorWrapSchema(Schema):
     class_name: str
 
     def __call__(self, values: Any) -> Any:
-        return _locate(self.class_name)(values[0])
+        return locate(self.class_name)(values[0])
 
     @classmethod
     def flatten(cls, obj: Any) -> tuple[tuple, "TensorWrapSchema"]:
-        return (obj.tensor,), cls(_class_path(type(obj)))
+        return (obj.tensor,), cls(convert_target_to_string(type(obj)))
 
 
 def flatten_to_tuple(obj: Any) -> tuple[tuple, Schema]:

@@ -41,8 +41,12 @@ def assign_boxes_to_levels(
     return level_assignments.to(torch.int64) - min_level
 
 
+@torch.jit.script_if_tracing
 def _convert_boxes_to_pooler_format(boxes: torch.Tensor, sizes: torch.Tensor) -> torch.Tensor:
-    """Prepend to each box the index of the image it belongs to (``sizes`` boxes per image)."""
+    """Prepend to each box the index of the image it belongs to (``sizes`` boxes per image).
+
+    Scripted while tracing, so that ``boxes.device`` is not recorded as a constant device.
+    """
     sizes = sizes.to(device=boxes.device)
     indices = torch.repeat_interleave(torch.arange(len(sizes), dtype=boxes.dtype, device=boxes.device), sizes)
     return cat([indices[:, None], boxes], dim=1)
@@ -55,11 +59,13 @@ def convert_boxes_to_pooler_format(box_lists: List[Boxes]) -> torch.Tensor:
     ``ROIAlign`` and Caffe2's ``RoIAlign``.
     """
     boxes = torch.cat([x.tensor for x in box_lists], dim=0)
-    # len() of Boxes is a tensor while tracing; shapes_to_tensor keeps it dynamic
-    sizes = shapes_to_tensor([x.__len__() for x in box_lists], device=boxes.device)
+    # len() of Boxes is a tensor while tracing; shapes_to_tensor keeps it dynamic. No device here:
+    # it would be recorded as a constant; _convert_boxes_to_pooler_format moves sizes to the boxes.
+    sizes = shapes_to_tensor([x.__len__() for x in box_lists])
     return _convert_boxes_to_pooler_format(boxes, sizes)
 
 
+@torch.jit.script_if_tracing  # so like_tensor.device is not recorded as a constant device
 def _create_zeros(
     batch_target: Optional[torch.Tensor], channels: int, height: int, width: int, like_tensor: torch.Tensor
 ) -> torch.Tensor:

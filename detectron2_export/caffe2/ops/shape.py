@@ -199,7 +199,7 @@ def gather(data: torch.Tensor, indices: torch.Tensor, *, axis: int, match_outer:
     a = normalize_axis("Gather", axis, data.dim())
     idx = _check_indices("Gather", indices, data.shape[a], wrap_indices)
     out = data.index_select(a, idx.reshape(-1))
-    return (out.reshape(*data.shape[:a], *indices.shape, *data.shape[a + 1 :]),)
+    return (out.reshape((*data.shape[:a], *indices.shape, *data.shape[a + 1 :])),)
 
 
 @register_op("BatchGather", n_inputs=(2, 2))

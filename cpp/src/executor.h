@@ -1,0 +1,60 @@
+// The net executor: a NetDef's ops resolved and bound once (type lookup, input/output counts,
+// arguments), then run in order over a blob map (mirrors detectron2_export/caffe2/executor.py).
+// Every error is rethrown with the op's place in the net: index, type, inputs and outputs.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <map>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "net_spec.h"
+#include "registry.h"
+
+namespace c2rt {
+
+// Blob name -> tensor; an undefined tensor is an empty blob (created, never fed or computed).
+using BlobMap = std::unordered_map<std::string, at::Tensor>;
+
+// Op type -> accumulated seconds (profiling).
+using OpTimes = std::map<std::string, double>;
+
+struct BoundOp {
+  int index = 0;
+  const OpSchema* schema = nullptr;
+  BoundArgs args;
+  std::vector<std::string> inputs;
+  std::vector<std::string> outputs;
+};
+
+// "net 'name' op #3 'Conv' (inputs ['x', 'w'], outputs ['y'])".
+std::string describe_op(const std::string& net_name, int index, const std::string& type,
+                        const std::vector<std::string>& inputs, const std::vector<std::string>& outputs);
+
+// Rethrows `error` as the same runtime error class with "<context>: " prefixed; ATen errors
+// (c10::Error) and other exceptions become OperatorInputError.
+[[noreturn]] void rethrow_with_context(const std::exception& error, const std::string& context);
+
+class Net {
+ public:
+  // Binds every op; checks that each input is an existing blob, an external input or produced
+  // by an earlier op.
+  Net(const NetSpec& spec, const std::set<std::string>& existing_blobs);
+
+  // Runs the ops in order on `blobs`. Ops without inputs (fills) create their outputs on the CPU;
+  // they are moved to `device`, where every other op computes. With `op_seconds`, each op's wall time
+  // is added to its type's entry.
+  void run(BlobMap& blobs, const at::Device& device, OpTimes* op_seconds = nullptr) const;
+
+  const std::string& name() const { return name_; }
+  const std::vector<BoundOp>& ops() const { return ops_; }
+
+ private:
+  std::string name_;
+  std::vector<BoundOp> ops_;
+};
+
+}  // namespace c2rt

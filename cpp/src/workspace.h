@@ -1,0 +1,68 @@
+// Workspaces: named blobs (ATen tensors) and the nets created in them, with Caffe2's method names
+// (mirrors detectron2_export/caffe2/workspace.py), and ProtobufModel: an init/predict net pair run
+// the way detectron2's Caffe2Model and caffe2_mask_rcnn do.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <map>
+#include <set>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "executor.h"
+#include "net_spec.h"
+
+namespace c2rt {
+
+class Workspace {
+ public:
+  // Blobs live on `device`: fed tensors are moved there, and nets compute there.
+  explicit Workspace(at::Device device = at::kCPU) : device_(device) {}
+
+  void feed_blob(const std::string& name, const at::Tensor& value);
+  // The blob as stored (undefined for an empty blob); OperatorInputError if it does not exist.
+  at::Tensor fetch_blob(const std::string& name) const;
+  bool has_blob(const std::string& name) const { return blobs_.count(name) > 0; }
+  // An empty blob, unless it already exists.
+  void create_blob(const std::string& name);
+  std::vector<std::string> blobs() const;
+
+  void run_net_once(const NetSpec& net);
+  // Binds the net's ops once (later run_net calls only execute them); every op output becomes an
+  // (empty) blob, as in Caffe2.
+  void create_net(const NetSpec& net, bool overwrite = false);
+  void run_net(const std::string& name, OpTimes* op_seconds = nullptr);
+
+  const at::Device& device() const { return device_; }
+
+ private:
+  std::set<std::string> blob_names() const;
+
+  at::Device device_;
+  BlobMap blobs_;
+  std::map<std::string, std::unique_ptr<Net>> nets_;
+};
+
+// Runs `init_net` once into a private workspace, then `predict_net` per call. The graph inputs are the
+// predict net's external inputs that the init net did not produce, in order (normally data, im_info);
+// run() returns the external outputs in order.
+class ProtobufModel {
+ public:
+  ProtobufModel(const NetSpec& predict_net, const NetSpec& init_net, at::Device device = at::kCPU);
+
+  const std::vector<std::string>& input_names() const { return input_names_; }
+  const std::vector<std::string>& output_names() const { return predict_net_.external_output; }
+  const NetSpec& predict_net() const { return predict_net_; }
+
+  // With `op_seconds`, accumulates each op type's wall time (see Net::run).
+  std::vector<at::Tensor> run(const std::vector<at::Tensor>& inputs, OpTimes* op_seconds = nullptr);
+
+ private:
+  NetSpec predict_net_;
+  Workspace workspace_;
+  std::vector<std::string> input_names_;
+};
+
+}  // namespace c2rt
