@@ -1,10 +1,11 @@
-"""``caffe2_converter.py``: convert a detectron2 model to Caffe2 (or ONNX / TorchScript) through the
-Caffe2-tracing path, and optionally compare the COCO AP of the converted model with PyTorch's.
+"""``caffe2_converter.py`` (detectron2 v0.2-v0.3, SPEC 8.1): convert a detectron2 model to Caffe2 (or
+ONNX / TorchScript) through the Caffe2-tracing path; ``--run-eval`` compares the COCO AP of the
+PyTorch model and of the converted Caffe2 model.
 
 Example::
 
     python tools/caffe2_converter.py --config-file configs/shapes/mask_rcnn_R_18_FPN_shapes.yaml \\
-        --output output/shapes_caffe2 --run-eval MODEL.WEIGHTS models/mask_rcnn_R_18_FPN_shapes.pkl
+        --output output/shapes_caffe2 --run-eval MODEL.WEIGHTS models/mask_rcnn_R_18_FPN_shapes.pkl MODEL.DEVICE cpu
 """
 
 from __future__ import annotations
@@ -13,15 +14,16 @@ import argparse
 import logging
 import os
 import time
+from typing import Mapping
 
-import onnx
+import torch
 
+from ..evaluation import format_ap_comparison
 from .common import (
     CLIError,
     build_and_load_model,
     check_output_dir,
     evaluate,
-    format_comparison,
     run_main,
     sample_inputs_from_dataset,
     setup_cfg,
@@ -29,58 +31,82 @@ from .common import (
     staged_output_dir,
 )
 
-logger = logging.getLogger("detectron2_export")
+__all__ = ["get_parser", "export_caffe2_tracing", "format_summary", "main", "cli"]
+
+logger = logging.getLogger(__name__)
+
+PROG = "caffe2_converter.py"
+
+Results = Mapping[str, Mapping[str, float]]
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="Convert a detectron2 model to Caffe2 via ONNX")
+    parser = argparse.ArgumentParser(prog=PROG, description="Convert a detectron2 model to Caffe2 via ONNX.")
     parser.add_argument("--format", choices=["caffe2", "onnx", "torchscript"], default="caffe2")
     parser.add_argument("--config-file", default="", metavar="FILE", help="path to config file")
-    parser.add_argument("--run-eval", action="store_true", help="evaluate PyTorch and the converted model")
+    parser.add_argument(
+        "--run-eval", action="store_true", help="evaluate the PyTorch and the Caffe2 model on DATASETS.TEST[0]"
+    )
     parser.add_argument("--output", required=True, help="output directory for the converted model")
-    parser.add_argument("--overwrite", action="store_true", help="allow a non-empty output directory")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("--overwrite", action="store_true", help="write into a non-empty output directory")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log DEBUG messages")
     parser.add_argument(
         "opts",
-        help="Modify config options using the command-line (KEY VALUE pairs)",
+        help="config overrides as KEY VALUE pairs, e.g. MODEL.WEIGHTS model.pkl MODEL.DEVICE cpu",
         default=None,
         nargs=argparse.REMAINDER,
     )
     return parser
 
 
-def export_caffe2_tracing(cfg, model, inputs, fmt: str, output_dir: str):
-    """Export with ``Caffe2Tracer`` and write the files of ``fmt`` into ``output_dir``.
-    Returns the ``Caffe2Model`` for the caffe2 format, else None."""
-    from ..export import Caffe2Tracer
-    from ..export.torchscript import dump_torchscript_IR
+def export_caffe2_tracing(cfg, model: torch.nn.Module, inputs: list[dict], fmt: str, output_dir: str):
+    """``Caffe2Tracer`` export to ``fmt``, files written into ``output_dir`` (SPEC 8.1 step 5).
 
-    tracer = Caffe2Tracer(cfg, model, inputs)
+    Returns the ``Caffe2Model`` for the caffe2 format (the one that can be evaluated), else None.
+    """
+    import onnx
+
+    from ..export import Caffe2Tracer, dump_torchscript_IR
+
     start = time.perf_counter()
+    tracer = Caffe2Tracer(cfg, model, inputs)
+    result = None
     if fmt == "caffe2":
-        caffe2_model = tracer.export_caffe2()
-        caffe2_model.save_protobuf(output_dir)
-        caffe2_model.save_graph(os.path.join(output_dir, "model.svg"), inputs=inputs)
-        result = caffe2_model
+        result = tracer.export_caffe2()
+        result.save_protobuf(output_dir)
+        result.save_graph(os.path.join(output_dir, "model.svg"), inputs=inputs)
     elif fmt == "onnx":
         onnx.save(tracer.export_onnx(), os.path.join(output_dir, "model.onnx"))
-        result = None
-    else:
+    elif fmt == "torchscript":
         ts_model = tracer.export_torchscript()
         ts_model.save(os.path.join(output_dir, "model.ts"))
         dump_torchscript_IR(ts_model, output_dir)
-        result = None
-    logger.info("Exported to %s in %.1f s", fmt, time.perf_counter() - start)
+    else:
+        raise CLIError(f"--format {fmt!r}: expected one of caffe2, onnx, torchscript")
+    logger.info("Exported %s to %s in %.1f s", cfg.MODEL.META_ARCHITECTURE, fmt, time.perf_counter() - start)
     return result
 
 
-def main(argv: list[str] | None = None) -> None:
+def format_summary(eager: Results, converted: Results, dataset: str) -> str:
+    """One line: each task's AP before and after conversion and the difference."""
+    parts = []
+    for task in eager:
+        if "AP" in eager[task] and "AP" in converted.get(task, {}):
+            before, after = eager[task]["AP"], converted[task]["AP"]
+            parts.append(f"{task} AP {before:.3f} -> {after:.3f} ({after - before:+.3f})")
+    return f"Summary on {dataset}, PyTorch -> Caffe2: " + ("; ".join(parts) if parts else "no common AP metric")
+
+
+def main(argv: list[str] | None = None) -> dict[str, Results]:
+    """Run the tool; returns ``{"PyTorch": results, "Caffe2": results}`` with ``--run-eval``, else {}."""
     args = get_parser().parse_args(argv)
     setup_logger(args.verbose)
     logger.info("Command line arguments: %s", args)
     if args.run_eval and args.format != "caffe2":
-        raise CLIError("--run-eval: Python inference in other format is not yet supported; use --format caffe2")
-
+        raise CLIError(
+            f"--run-eval with --format {args.format}: Python inference in other format is not yet supported; "
+            "use --format caffe2 or drop --run-eval"
+        )
     check_output_dir(args.output, args.overwrite)
     cfg = setup_cfg(args.config_file, args.opts or [])
     model = build_and_load_model(cfg)
@@ -88,21 +114,23 @@ def main(argv: list[str] | None = None) -> None:
 
     with staged_output_dir(args.output) as tmp:
         caffe2_model = export_caffe2_tracing(cfg, model, inputs, args.format, tmp)
-    files = sorted(os.listdir(args.output))
-    logger.info("Wrote %s to %s", ", ".join(files), args.output)
+    logger.info("Wrote %s to %s", ", ".join(sorted(os.listdir(args.output))), args.output)
+    if not args.run_eval:
+        return {}
 
-    if args.run_eval:
-        assert caffe2_model is not None
-        eager = evaluate(model, cfg, None, "PyTorch")
-        converted = evaluate(caffe2_model, cfg, None, "Caffe2")
-        print(format_comparison(eager, converted))
-        deltas = {t: converted[t]["AP"] - eager[t]["AP"] for t in eager if t in converted and "AP" in eager[t]}
-        summary = ", ".join(f"{t} AP {eager[t]['AP']:.3f} -> {converted[t]['AP']:.3f} ({d:+.3f})" for t, d in deltas.items())
-        print(f"Summary: {summary}")
+    start = time.perf_counter()
+    results = {"PyTorch": evaluate(model, cfg, "PyTorch"), "Caffe2": evaluate(caffe2_model, cfg, "Caffe2")}
+    logger.info("Evaluated both models in %.1f s", time.perf_counter() - start)
+    dataset = cfg.DATASETS.TEST[0]
+    print(f"COCO AP on {dataset}, PyTorch vs Caffe2 (delta = Caffe2 - PyTorch):")
+    print(format_ap_comparison(results))
+    print(format_summary(results["PyTorch"], results["Caffe2"], dataset))
+    return results
 
 
 def cli(argv: list[str] | None = None) -> int:
-    return run_main(main, argv)
+    """Console entry point: exit status 0 on success, 1 on a user error (message on stderr)."""
+    return run_main(main, argv, PROG)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,17 @@
-"""``export_model.py``: export a detectron2 model with a chosen method and format (detectron2's
-``tools/deploy/export_model.py``, SPEC 7.5, 8.2).
+"""``export_model.py`` (detectron2 v0.4+ ``tools/deploy/export_model.py``, SPEC 7.5, 8.2): export a
+detectron2 model with a chosen method and format.
 
 | --export-method | --format    | files                                             | --run-eval |
+|-----------------|-------------|---------------------------------------------------|------------|
 | caffe2_tracing  | caffe2      | model.pb, model_init.pb, model.pbtxt, model.svg   | yes        |
 | caffe2_tracing  | onnx        | model.onnx (with Caffe2 custom ops)               | no         |
 | caffe2_tracing  | torchscript | model.ts + TorchScript IR dumps                   | no         |
 | tracing         | torchscript | model.ts + TorchScript IR dumps                   | yes        |
 | tracing         | onnx        | model.onnx (standard ops, opset 11)               | no         |
 | scripting       | torchscript | model.ts + TorchScript IR dumps                   | no         |
+
+``tracing`` + ``caffe2`` is refused (upstream silently exports nothing); ``scripting`` accepts
+only ``torchscript``.
 """
 
 from __future__ import annotations
@@ -15,12 +19,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Mapping, Tuple
 
-import onnx
 import torch
 from torch import Tensor, nn
 
+from ..evaluation import format_ap_table
 from ..structures import Boxes
 from .caffe2_converter import export_caffe2_tracing
 from .common import (
@@ -36,8 +40,13 @@ from .common import (
     staged_output_dir,
 )
 
-logger = logging.getLogger("detectron2_export")
+__all__ = ["get_parser", "ScriptableAdapter", "export_scripting", "export_tracing", "main", "cli"]
 
+logger = logging.getLogger(__name__)
+
+PROG = "export_model.py"
+
+# every Instances field used anywhere in the supported models, with its type (SPEC 7.5)
 SCRIPTING_FIELDS = {
     "proposal_boxes": Boxes,
     "objectness_logits": Tensor,
@@ -45,34 +54,43 @@ SCRIPTING_FIELDS = {
     "scores": Tensor,
     "pred_classes": Tensor,
     "pred_masks": Tensor,
-    "pred_keypoints": torch.Tensor,
-    "pred_keypoint_heatmaps": torch.Tensor,
+    "pred_keypoints": Tensor,
+    "pred_keypoint_heatmaps": Tensor,
 }
+
+# (method, format) pairs whose export returns a model Python can evaluate
+EVALUABLE = {("caffe2_tracing", "caffe2"), ("tracing", "torchscript")}
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="Export a detectron2 model")
+    parser = argparse.ArgumentParser(prog=PROG, description="Export a model for deployment.")
     parser.add_argument("--format", choices=["caffe2", "onnx", "torchscript"], default="torchscript")
     parser.add_argument(
         "--export-method", choices=["caffe2_tracing", "tracing", "scripting"], default="tracing"
     )
     parser.add_argument("--config-file", default="", metavar="FILE", help="path to config file")
     parser.add_argument("--sample-image", default=None, type=str, help="sample image for input")
-    parser.add_argument("--run-eval", action="store_true")
+    parser.add_argument("--run-eval", action="store_true", help="evaluate the exported model on DATASETS.TEST[0]")
     parser.add_argument("--output", required=True, help="output directory for the converted model")
-    parser.add_argument("--overwrite", action="store_true", help="allow a non-empty output directory")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    parser.add_argument("opts", default=None, nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
+    parser.add_argument("--overwrite", action="store_true", help="write into a non-empty output directory")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log DEBUG messages")
+    parser.add_argument(
+        "opts",
+        help="config overrides as KEY VALUE pairs, e.g. MODEL.WEIGHTS model.pkl MODEL.DEVICE cpu",
+        default=None,
+        nargs=argparse.REMAINDER,
+    )
     return parser
 
 
 class ScriptableAdapter(nn.Module):
-    """Wraps a model so that scripting sees ``Tuple[Dict[str, Tensor]] -> List[Dict[str, Tensor]]``."""
+    """Gives scripting the signature ``Tuple[Dict[str, Tensor]] -> List[Dict[str, Tensor]]``."""
 
     def __init__(self, model: nn.Module, is_rcnn: bool) -> None:
         super().__init__()
-        self.model = model.eval()
+        self.model = model
         self.is_rcnn = is_rcnn
+        self.eval()
 
     def forward(self, inputs: Tuple[Dict[str, torch.Tensor]]) -> List[Dict[str, Tensor]]:
         if self.is_rcnn:
@@ -83,6 +101,7 @@ class ScriptableAdapter(nn.Module):
 
 
 def export_scripting(model: nn.Module, output_dir: str) -> None:
+    """``scripting_with_instances`` of :class:`ScriptableAdapter`; writes model.ts and the IR dumps."""
     from ..export import dump_torchscript_IR, scripting_with_instances
     from ..modeling import GeneralizedRCNN
 
@@ -93,50 +112,46 @@ def export_scripting(model: nn.Module, output_dir: str) -> None:
 
 
 def export_tracing(model: nn.Module, inputs: list[dict], fmt: str, output_dir: str) -> Callable | None:
-    """Trace with ``TracingAdapter``; returns an evaluation wrapper for the torchscript format."""
+    """Trace ``TracingAdapter(model)`` on the first sample image; writes model.ts (+ IR) or model.onnx.
+
+    Returns, for TorchScript and a GeneralizedRCNN / RetinaNet, a function with detectron2's model
+    interface that runs the traced model and the final resize (which the export leaves out).
+    """
     from ..export import STABLE_ONNX_OPSET_VERSION, TracingAdapter, dump_torchscript_IR
-    from ..modeling import GeneralizedRCNN, RetinaNet
+    from ..modeling import GeneralizedRCNN
     from ..modeling.postprocessing import detector_postprocess
 
-    assert torch.__version__ >= "1.8"
     image = inputs[0]["image"]
-    inputs = [{"image": image}]  # remove other unused keys
+    inputs = [{"image": image}]  # the other keys (height, width, file_name) are not traceable
 
     if isinstance(model, GeneralizedRCNN):
 
         def inference(model, inputs):
-            # use do_postprocess=False so it returns ROI mask
+            # do_postprocess=False: RoI masks (28x28), not masks pasted into the image
             inst = model.inference(inputs, do_postprocess=False)[0]
             return [{"instances": inst}]
 
     else:
-        inference = None  # assume that we just call the model directly
+        inference = None  # the model is called directly
 
     traceable_model = TracingAdapter(model, inputs, inference)
     if fmt == "torchscript":
         ts_model = torch.jit.trace(traceable_model, (image,))
         ts_model.save(os.path.join(output_dir, "model.ts"))
         dump_torchscript_IR(ts_model, output_dir)
+    elif fmt == "onnx":
+        with open(os.path.join(output_dir, "model.onnx"), "wb") as f:
+            torch.onnx.export(traceable_model, (image,), f, opset_version=STABLE_ONNX_OPSET_VERSION, dynamo=False)
     else:
-        torch.onnx.export(
-            traceable_model,
-            (image,),
-            os.path.join(output_dir, "model.onnx"),
-            opset_version=STABLE_ONNX_OPSET_VERSION,
-            dynamo=False,
-        )
-        onnx.checker.check_model(os.path.join(output_dir, "model.onnx"))
+        raise CLIError(f"--export-method tracing: --format {fmt!r}, expected torchscript or onnx")
     logger.info("Inputs schema: %s", traceable_model.inputs_schema)
     logger.info("Outputs schema: %s", traceable_model.outputs_schema)
 
-    if fmt != "torchscript":
-        return None
-    if not isinstance(model, (GeneralizedRCNN, RetinaNet)):
+    if fmt != "torchscript" or not _is_evaluable_after_tracing(model):
         return None
 
-    def eval_wrapper(inputs):
-        """The exported model does not contain the final resize step, which is typically
-        unused in deployment but needed for evaluation. We add it manually here."""
+    def eval_wrapper(inputs: list[dict]) -> list[dict]:
+        """The traced model plus ``detector_postprocess`` (the resize to the original image size)."""
         input = inputs[0]
         instances = traceable_model.outputs_schema(ts_model(input["image"]))[0]["instances"]
         postprocessed = detector_postprocess(instances, input["height"], input["width"])
@@ -145,34 +160,52 @@ def export_tracing(model: nn.Module, inputs: list[dict], fmt: str, output_dir: s
     return eval_wrapper
 
 
-def main(argv: list[str] | None = None) -> None:
+def _check_method_and_format(method: str, fmt: str, run_eval: bool) -> None:
+    if method == "scripting" and fmt != "torchscript":
+        raise CLIError(f"--export-method scripting --format {fmt}: Scripting only supports torchscript format.")
+    if method == "tracing" and fmt == "caffe2":
+        raise CLIError(
+            "--export-method tracing --format caffe2: tracing exports torchscript or onnx; "
+            "for Caffe2 use --export-method caffe2_tracing"
+        )
+    if run_eval and (method, fmt) not in EVALUABLE:
+        raise CLIError(
+            f"--run-eval: Python inference is not yet implemented for export_method={method}, format={fmt}. "
+            "Evaluable pairs: " + ", ".join(f"{m}+{f}" for m, f in sorted(EVALUABLE))
+        )
+
+
+def _is_evaluable_after_tracing(model: nn.Module) -> bool:
+    from ..modeling import GeneralizedRCNN, RetinaNet
+
+    return isinstance(model, (GeneralizedRCNN, RetinaNet))
+
+
+def main(argv: list[str] | None = None) -> Mapping[str, Mapping[str, float]]:
+    """Run the tool; returns the evaluation results with ``--run-eval``, else {}."""
     args = get_parser().parse_args(argv)
     setup_logger(args.verbose)
     logger.info("Command line arguments: %s", args)
-    if args.export_method == "scripting" and args.format != "torchscript":
-        raise CLIError("--export-method scripting: Scripting only supports torchscript format.")
-    if args.export_method == "tracing" and args.format == "caffe2":
-        raise CLIError("--export-method tracing: the caffe2 format needs --export-method caffe2_tracing")
-
-    evaluable = {("caffe2_tracing", "caffe2"), ("tracing", "torchscript")}
-    if args.run_eval and (args.export_method, args.format) not in evaluable:
-        raise CLIError(
-            f"--run-eval: Python inference is not yet implemented for "
-            f"export_method={args.export_method}, format={args.format}."
-        )
+    _check_method_and_format(args.export_method, args.format, args.run_eval)
     check_output_dir(args.output, args.overwrite)
-    torch._C._jit_set_bailout_depth(1)  # do not re-specialize: keeps evaluation fast
+    # no re-specialisation of the traced graph, so that evaluation is not slow
+    torch._C._jit_set_fusion_strategy([("STATIC", 1)])  # upstream: _jit_set_bailout_depth(1), now deprecated
     cfg = setup_cfg(args.config_file, args.opts or [], export_config=args.export_method == "caffe2_tracing")
     model = build_and_load_model(cfg)
+    if args.run_eval and args.export_method == "tracing" and not _is_evaluable_after_tracing(model):
+        raise CLIError(
+            f"--run-eval: Python inference is not yet implemented for {type(model).__name__} "
+            "exported with export_method=tracing (only GeneralizedRCNN and RetinaNet)"
+        )
 
     if args.export_method == "scripting":
-        inputs = None
+        inputs = None  # scripting needs no sample input
     elif args.sample_image:
         inputs = sample_inputs_from_image(cfg, args.sample_image)
     else:
         inputs = sample_inputs_from_dataset(cfg, model)
 
-    exported_model = None
+    exported_model = None  # what --run-eval evaluates
     with staged_output_dir(args.output) as tmp:
         if args.export_method == "caffe2_tracing":
             exported_model = export_caffe2_tracing(cfg, model, inputs, args.format, tmp)
@@ -182,18 +215,19 @@ def main(argv: list[str] | None = None) -> None:
             exported_model = export_tracing(model, inputs, args.format, tmp)
     logger.info("Wrote %s to %s", ", ".join(sorted(os.listdir(args.output))), args.output)
 
+    results: Mapping[str, Mapping[str, float]] = {}
     if args.run_eval:
-        if exported_model is None:
-            raise CLIError(f"--run-eval: {cfg.MODEL.META_ARCHITECTURE} cannot be evaluated after tracing")
         logger.info("Running evaluation ... this takes a long time if you export to CPU.")
-        results = evaluate(exported_model, cfg, None, args.export_method)
-        for task, metrics in results.items():
-            print(f"{task}: " + ", ".join(f"{k}={v:.3f}" for k, v in metrics.items()))
+        results = evaluate(exported_model, cfg, f"{args.export_method}+{args.format}")
+        print(f"COCO AP of the {args.export_method}+{args.format} model on {cfg.DATASETS.TEST[0]}:")
+        print(format_ap_table(results))
     logger.info("Success.")
+    return results
 
 
 def cli(argv: list[str] | None = None) -> int:
-    return run_main(main, argv)
+    """Console entry point: exit status 0 on success, 1 on a user error (message on stderr)."""
+    return run_main(main, argv, PROG)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,271 @@
+"""tools/export_model.py: every (method, format) pair gives outputs that load and compute what the
+eager model computes (SPEC 7.5), --sample-image, --run-eval, and the refused combinations.
+
+Each export runs once per module (shared by a caching fixture), with 160 px test images to keep it
+fast; the module stays on one xdist worker so that the exports are not repeated.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+
+import onnx
+import pytest
+import torch
+
+from detectron2_export.cli.common import build_and_load_model, sample_inputs_from_image, setup_cfg
+from detectron2_export.cli.export_model import cli, main
+from detectron2_export.layers import ROIAlign
+from detectron2_export.structures import Boxes, pairwise_iou
+
+from .conftest import CONFIG, MODEL_OPTS, REPO, SHAPES_IMAGES, SMALL_OPTS, only_entries
+
+pytestmark = pytest.mark.xdist_group("tools_export_model")
+
+IR_FILES = ["model.ts", "model.txt", "model_ts_IR.txt", "model_ts_IR_inlined.txt", "model_ts_code.txt"]
+CAFFE2_FILES = ["model.pb", "model.pbtxt", "model.svg", "model_init.pb"]
+IMAGE_A = os.path.join(SHAPES_IMAGES, "00000.jpg")  # 374x281: the dataset's first image, has detections
+IMAGE_B = os.path.join(SHAPES_IMAGES, "00001.jpg")  # 327x391: another size and aspect ratio
+
+
+@pytest.fixture(scope="module")
+def eager():
+    """The eager model and config the exports are made from (160 px test images)."""
+    cfg = setup_cfg(CONFIG, SMALL_OPTS)
+    return cfg, build_and_load_model(cfg)
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory):
+    """``export(method, fmt, flags, opts) -> (output dir, main's return value)``, each done once."""
+    done: dict[tuple, tuple[str, dict]] = {}
+
+    def run(method: str, fmt: str, flags: tuple[str, ...] = (), opts: tuple[str, ...] = ()) -> tuple[str, dict]:
+        key = (method, fmt, flags, opts)
+        if key not in done:
+            out = str(tmp_path_factory.mktemp(f"{method}_{fmt}") / "out")
+            argv = ["--config-file", CONFIG, "--output", out, "--export-method", method, "--format", fmt]
+            done[key] = (out, main(argv + list(flags) + SMALL_OPTS + list(opts)))
+        return done[key]
+
+    return run
+
+
+def eager_raw(model, image: torch.Tensor):
+    """Eager outputs before the final resize (what the traced/scripted models return)."""
+    with torch.no_grad():
+        return model.inference([{"image": image}], do_postprocess=False)[0]
+
+
+# ----------------------------------------------------------------------------- caffe2_tracing
+@pytest.mark.slow
+def test_caffe2_tracing_caffe2_loads_and_runs(export, eager):
+    from detectron2_export.export import Caffe2Model
+
+    cfg, model = eager
+    out, _ = export("caffe2_tracing", "caffe2")
+    assert only_entries(out) == CAFFE2_FILES
+    loaded = Caffe2Model.load_protobuf(out)
+    for path in (IMAGE_A, IMAGE_B):
+        inputs = sample_inputs_from_image(cfg, path)
+        got = loaded(inputs)[0]["instances"]
+        with torch.no_grad():
+            want = model(inputs)[0]["instances"]
+        assert got.image_size == want.image_size == (inputs[0]["height"], inputs[0]["width"])
+        best, match = assert_best_detection_matches(got.pred_boxes, got.scores, got.pred_classes, want.pred_boxes,
+                                                    want.scores, want.pred_classes, min_iou=0.95, score_atol=0.03)
+        # its mask, pasted into the original image, overlaps eager's
+        got_mask, want_mask = got.pred_masks[match], want.pred_masks[best]
+        assert got_mask.shape == want_mask.shape == got.image_size
+        assert (got_mask & want_mask).sum() / (got_mask | want_mask).sum() >= 0.9
+
+
+@pytest.mark.slow
+def test_caffe2_tracing_onnx_is_valid_onnx_with_caffe2_ops(export):
+    out, _ = export("caffe2_tracing", "onnx")
+    assert only_entries(out) == ["model.onnx"]
+    model = onnx.load(os.path.join(out, "model.onnx"))
+    onnx.checker.check_model(model)  # the custom domain's nodes are not schema-checked, the rest is
+    assert ("", 11) in {(o.domain, o.version) for o in model.opset_import}
+    custom = {n.op_type for n in model.graph.node if n.domain == "org.pytorch._caffe2"}
+    assert {"GenerateProposals", "RoIAlign", "BoxWithNMSLimit", "BBoxTransform"} <= custom
+
+
+@pytest.mark.slow
+def test_caffe2_tracing_torchscript_loads_with_the_caffe2_library(export, eager):
+    """torch.jit.load needs the _caffe2:: ops (SPEC 7.4); the result must agree with the Caffe2 runtime
+    running the protobuf export of the same model (two different executors of the same graph)."""
+    import detectron2_export.caffe2.library  # noqa: F401  (registers torch.ops._caffe2, as a user must)
+    from detectron2_export.export import Caffe2Model
+    from detectron2_export.export.caffe2_modeling import convert_batched_inputs_to_c2_format
+
+    cfg, model = eager
+    out, _ = export("caffe2_tracing", "torchscript")
+    assert only_entries(out) == IR_FILES
+    ts_model = torch.jit.load(os.path.join(out, "model.ts"))
+    caffe2_model = Caffe2Model.load_protobuf(export("caffe2_tracing", "caffe2")[0])
+    for path in (IMAGE_A, IMAGE_B):
+        inputs = sample_inputs_from_image(cfg, path)
+        data, im_info = convert_batched_inputs_to_c2_format(inputs, model.backbone.size_divisibility, "cpu")
+        with torch.no_grad():
+            bbox_nms, score_nms, class_nms, mask_probs = ts_model((data, im_info))
+        assert mask_probs.shape == (len(bbox_nms), cfg.MODEL.ROI_HEADS.NUM_CLASSES, 28, 28)
+        ref = caffe2_model(inputs)[0]["instances"]
+        # Caffe2Model's outputs are resized to the original image: undo it on the TorchScript boxes
+        scale = torch.tensor([inputs[0]["width"] / im_info[0, 1], inputs[0]["height"] / im_info[0, 0]] * 2)
+        boxes = Boxes(bbox_nms * scale)
+        boxes.clip(ref.image_size)
+        assert len(boxes) == len(ref)
+        torch.testing.assert_close(boxes.tensor, ref.pred_boxes.tensor, atol=1e-3, rtol=1e-4)
+        torch.testing.assert_close(score_nms, ref.scores, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(class_nms.to(torch.int64), ref.pred_classes)
+
+
+@pytest.mark.slow
+def test_caffe2_tracing_torchscript_in_a_fresh_process(export):
+    """What a user does: only ``import detectron2_export.caffe2.library`` before torch.jit.load."""
+    out, _ = export("caffe2_tracing", "torchscript")
+    load = f"import torch; torch.jit.load({os.path.join(out, 'model.ts')!r}); print('loaded')"
+    env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS="1")
+    with_library = subprocess.run([sys.executable, "-c", "import detectron2_export.caffe2.library; " + load],
+                                  capture_output=True, text=True, timeout=300, env=env)
+    assert with_library.returncode == 0 and with_library.stdout == "loaded\n", with_library.stderr[-2000:]
+    without = subprocess.run([sys.executable, "-c", load], capture_output=True, text=True, timeout=300, env=env)
+    assert without.returncode != 0 and "_caffe2" in without.stderr
+
+
+# ------------------------------------------------------------------------------------ tracing
+@pytest.mark.slow
+def test_tracing_torchscript_runs_like_eager_and_evaluates(export, eager, shapes_val_10):
+    """Exported from the dataset's first image with --run-eval on a 10-image dataset; the loaded model
+    equals eager on that image and on another size; the AP equals eager's on the same dataset."""
+    from detectron2_export.data import build_detection_test_loader
+    from detectron2_export.evaluation import COCOEvaluator, inference_on_dataset
+
+    cfg, model = eager
+    out, results = export("tracing", "torchscript", ("--run-eval",), ("DATASETS.TEST", f"('{shapes_val_10}',)"))
+    assert only_entries(out) == IR_FILES
+    ts_model = torch.jit.load(os.path.join(out, "model.ts"))
+    for path in (IMAGE_A, IMAGE_B):
+        image = sample_inputs_from_image(cfg, path)[0]["image"]
+        boxes, classes, masks, scores, image_size = ts_model(image)  # the flattened Instances fields
+        want = eager_raw(model, image)
+        assert tuple(image_size.tolist()) == tuple(image.shape[1:])
+        torch.testing.assert_close(boxes, want.pred_boxes.tensor, atol=1e-3, rtol=1e-4)
+        torch.testing.assert_close(scores, want.scores, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(classes, want.pred_classes)
+        torch.testing.assert_close(masks, want.pred_masks, atol=1e-5, rtol=1e-4)
+
+    loader = build_detection_test_loader(cfg, shapes_val_10)
+    expected = inference_on_dataset(model, loader, COCOEvaluator(shapes_val_10), progress=False)
+    assert set(results) == {"bbox", "segm"}
+    for task in ("bbox", "segm"):
+        assert results[task]["AP"] == pytest.approx(expected[task]["AP"], abs=0.01)
+        assert results[task]["AP50"] == pytest.approx(expected[task]["AP50"], abs=0.01)
+
+
+@pytest.mark.slow
+def test_tracing_onnx_with_sample_image(export, eager):
+    """--sample-image: the ONNX graph's fixed input size is the resized sample image's."""
+    cfg, model = eager
+    out, _ = export("tracing", "onnx", ("--sample-image", IMAGE_B))
+    assert only_entries(out) == ["model.onnx"]
+    onnx_model = onnx.load(os.path.join(out, "model.onnx"))
+    onnx.checker.check_model(onnx_model)
+    assert all(n.domain in ("", "ai.onnx") for n in onnx_model.graph.node), "standard ONNX ops only"
+    (graph_input,) = onnx_model.graph.input
+    image = sample_inputs_from_image(cfg, IMAGE_B)[0]["image"]
+    assert [d.dim_value for d in graph_input.type.tensor_type.shape.dim] == list(image.shape) == [3, 160, 191]
+
+    ort = pytest.importorskip("onnxruntime")
+    session = ort.InferenceSession(os.path.join(out, "model.onnx"), providers=["CPUExecutionProvider"])
+    boxes, classes, masks, scores, image_size = session.run(None, {graph_input.name: image.numpy()})
+    assert image_size.tolist() == [160, 191]
+    assert len(boxes) == len(classes) == len(masks) == len(scores) > 0 and masks.shape[1:] == (1, 28, 28)
+    # opset 11's RoiAlign has no half-pixel mode: torchvision warns and exports aligned=False. So
+    # ONNX Runtime must compute exactly what eager computes with every ROIAlign set to aligned=False
+    unaligned = copy.deepcopy(model)
+    for module in unaligned.modules():
+        if isinstance(module, ROIAlign):
+            module.aligned = False
+    want = eager_raw(unaligned, image)
+    assert len(boxes) == len(want)
+    torch.testing.assert_close(torch.from_numpy(boxes), want.pred_boxes.tensor, atol=1e-3, rtol=1e-4)
+    torch.testing.assert_close(torch.from_numpy(scores), want.scores, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(torch.from_numpy(classes), want.pred_classes)
+    torch.testing.assert_close(torch.from_numpy(masks), want.pred_masks, atol=1e-4, rtol=1e-4)
+
+
+# ---------------------------------------------------------------------------------- scripting
+@pytest.mark.slow
+def test_scripting_torchscript_runs_like_eager(export, eager):
+    cfg, model = eager
+    out, _ = export("scripting", "torchscript")
+    assert only_entries(out) == IR_FILES
+    scripted = torch.jit.load(os.path.join(out, "model.ts"))
+    for path in (IMAGE_A, IMAGE_B):
+        image = sample_inputs_from_image(cfg, path)[0]["image"]
+        (got,) = scripted(({"image": image},))
+        want = eager_raw(model, image)
+        assert set(got) == {"pred_boxes", "scores", "pred_classes", "pred_masks"}
+        torch.testing.assert_close(got["pred_boxes"], want.pred_boxes.tensor, atol=1e-3, rtol=1e-4)
+        torch.testing.assert_close(got["scores"], want.scores, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(got["pred_classes"], want.pred_classes)
+        torch.testing.assert_close(got["pred_masks"], want.pred_masks, atol=1e-5, rtol=1e-4)
+
+
+# ------------------------------------------------------------------------ refused combinations
+@pytest.mark.parametrize(
+    "method, fmt, extra, message",
+    [
+        ("scripting", "onnx", [], "--export-method scripting --format onnx: Scripting only supports torchscript"),
+        ("scripting", "caffe2", [], "Scripting only supports torchscript format."),
+        ("tracing", "caffe2", [], "for Caffe2 use --export-method caffe2_tracing"),
+        ("tracing", "onnx", ["--run-eval"], "not yet implemented for export_method=tracing, format=onnx"),
+        ("caffe2_tracing", "torchscript", ["--run-eval"], "export_method=caffe2_tracing, format=torchscript"),
+        ("scripting", "torchscript", ["--run-eval"], "export_method=scripting, format=torchscript"),
+    ],
+)
+def test_refused_combinations(capsys, tmp_path, method, fmt, extra, message):
+    out = tmp_path / "out"
+    argv = ["--config-file", CONFIG, "--output", str(out), "--export-method", method, "--format", fmt] + extra
+    assert cli(argv + MODEL_OPTS) == 1
+    err = capsys.readouterr().err
+    assert "export_model.py: error: " in err and message in err
+    assert only_entries(tmp_path) == []
+
+
+def test_missing_sample_image(capsys, tmp_path):
+    argv = ["--config-file", CONFIG, "--output", str(tmp_path / "out"), "--sample-image", str(tmp_path / "x.jpg")]
+    assert cli(argv + SMALL_OPTS) == 1
+    assert f"--sample-image '{tmp_path / 'x.jpg'}': no such file" in capsys.readouterr().err
+    assert only_entries(tmp_path) == []
+
+
+def test_defaults_are_upstream_head():
+    from detectron2_export.cli.export_model import get_parser
+
+    args = get_parser().parse_args(["--output", "o"])
+    assert (args.export_method, args.format) == ("tracing", "torchscript")
+    assert (args.sample_image, args.run_eval) == (None, False)
+
+
+# ------------------------------------------------------------------------------------- helpers
+def assert_best_detection_matches(
+    boxes, scores, classes, ref_boxes, ref_scores, ref_classes, *, min_iou, score_atol
+) -> tuple[int, int]:
+    """The reference's most confident detection has a counterpart of the same class, overlapping it by
+    ``min_iou`` and scoring within ``score_atol``. Returns (reference index, counterpart index)."""
+    best = int(torch.argmax(ref_scores))
+    same_class = (classes.to(torch.int64) == ref_classes[best]).nonzero().flatten()
+    assert len(same_class) > 0, f"no detection of class {int(ref_classes[best])}"
+    ious = pairwise_iou(Boxes(ref_boxes.tensor[best : best + 1]), Boxes(boxes.tensor[same_class]))[0]
+    match = same_class[int(torch.argmax(ious))]
+    assert float(ious.max()) >= min_iou, f"best IoU {float(ious.max()):.3f} < {min_iou}"
+    assert abs(float(scores[match]) - float(ref_scores[best])) <= score_atol, (
+        f"score {float(scores[match]):.4f} vs {float(ref_scores[best]):.4f}"
+    )
+    return best, int(match)
