@@ -1,7 +1,8 @@
-"""Reusable ``Arg`` declarations and input checks shared by the op modules."""
+"""Reusable ``Arg`` declarations, input checks and op-factory naming shared by the op modules."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -38,6 +39,24 @@ def order_arg() -> Arg:
 def number_arg(name: str, default: Any = REQUIRED) -> Arg:
     """A scalar that may be stored as ``i`` or ``f``; kept as given (int stays int)."""
     return Arg(name, object, default, lambda v: v is None or _is_number(v), "a number")
+
+
+# Rotated-box decoding and clipping arguments, and the +1 box-size convention: BBoxTransform and
+# GenerateProposals take them with the same meaning and defaults.
+BOX_DECODE_ARGS = (
+    Arg("angle_bound_on", bool, True),
+    Arg("angle_bound_lo", int, -90),
+    Arg("angle_bound_hi", int, 90),
+    Arg("clip_angle_thresh", float, 1.0),
+    Arg("legacy_plus_one", bool, True),
+)
+
+
+def named_op(fn: Callable, op_type: str, doc: str) -> Callable:
+    """Give an op made by a factory closure the op's own name and docstring (for reprs and docs)."""
+    fn.__name__ = fn.__qualname__ = op_type
+    fn.__doc__ = doc
+    return fn
 
 
 def check_rank(op_type: str, name: str, x: torch.Tensor, ranks: tuple[int, ...]) -> None:

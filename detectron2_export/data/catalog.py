@@ -28,8 +28,28 @@ class DatasetNotRegisteredError(DatasetError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-class _DatasetCatalog(UserDict):
+class _Catalog(UserDict):
+    """The name-keyed dict both catalogs are: ``list``, ``remove`` and a listing ``str``."""
+
+    _name = ""  # the public name, e.g. "DatasetCatalog"
+    _contents = ""  # what the keys name, e.g. "registered datasets"
+
+    def list(self) -> list[str]:
+        return list(self.keys())
+
+    def remove(self, name: str) -> None:
+        self.pop(name)
+
+    def __str__(self) -> str:
+        return f"{self._name}({self._contents}: {', '.join(self.keys())})"
+
+    __repr__ = __str__
+
+
+class _DatasetCatalog(_Catalog):
     """name -> zero-argument function returning the dataset's ``list[dict]``."""
+
+    _name, _contents = "DatasetCatalog", "registered datasets"
 
     def register(self, name: str, func: Callable[[], list[dict]]) -> None:
         if not callable(func):
@@ -48,17 +68,6 @@ class _DatasetCatalog(UserDict):
                 f"Available datasets are: {', '.join(self.keys())}"
             ) from None
         return func()
-
-    def list(self) -> list[str]:
-        return list(self.keys())
-
-    def remove(self, name: str) -> None:
-        self.pop(name)
-
-    def __str__(self) -> str:
-        return f"DatasetCatalog(registered datasets: {', '.join(self.keys())})"
-
-    __repr__ = __str__
 
 
 DatasetCatalog = _DatasetCatalog()
@@ -124,8 +133,10 @@ class Metadata(types.SimpleNamespace):
             return default
 
 
-class _MetadataCatalog(UserDict):
+class _MetadataCatalog(_Catalog):
     """name -> :class:`Metadata`; ``get`` creates an empty one the first time a name is seen."""
+
+    _name, _contents = "MetadataCatalog", "registered metadata"
 
     def get(self, name: str) -> Metadata:  # type: ignore[override]
         if not name:
@@ -134,17 +145,6 @@ class _MetadataCatalog(UserDict):
         if found is None:
             found = self[name] = Metadata(name=name)
         return found
-
-    def list(self) -> list[str]:
-        return list(self.keys())
-
-    def remove(self, name: str) -> None:
-        self.pop(name)
-
-    def __str__(self) -> str:
-        return f"MetadataCatalog(registered metadata: {', '.join(self.keys())})"
-
-    __repr__ = __str__
 
 
 MetadataCatalog = _MetadataCatalog()

@@ -204,7 +204,7 @@ class Boxes:
 
     @torch.jit.unused
     def __iter__(self):
-        """Yield each box as a (4,) tensor."""
+        """Yield each box as a row of ``tensor``: (4,) here, (5,) for RotatedBoxes."""
         yield from self.tensor
 
 

@@ -136,15 +136,6 @@ class RotatedBoxes(Boxes):
         assert all(isinstance(box, RotatedBoxes) for box in boxes_list)
         return cls(torch.cat([b.tensor for b in boxes_list], dim=0))
 
-    @property
-    def device(self):  # unannotated: TorchScript infers torch.device (a literal annotation fails)
-        return self.tensor.device
-
-    @torch.jit.unused
-    def __iter__(self):
-        """Yield each box as a (5,) tensor."""
-        yield from self.tensor
-
 
 def pairwise_iou(boxes1: RotatedBoxes, boxes2: RotatedBoxes) -> torch.Tensor:
     """(N, M) IoU between every pair of rotated boxes (exact polygon intersection)."""

@@ -177,15 +177,18 @@ def test_odd_override_list():
         get_cfg().merge_from_list(["MODEL.DEVICE"])
 
 
-def test_type_mismatch_names_file_and_key(tmp_path):
-    path = _write(tmp_path / "bad_type.yaml", 'MODEL:\n  RESNETS:\n    DEPTH: "fifty"\n')
-    with pytest.raises(ConfigError, match=r"bad_type\.yaml: .*MODEL\.RESNETS\.DEPTH"):
-        get_cfg().merge_from_file(path)
-
-
-def test_invalid_yaml_names_file(tmp_path):
-    path = _write(tmp_path / "broken.yaml", "MODEL: [unclosed\n")
-    with pytest.raises(ConfigError, match="broken.yaml: not valid YAML"):
+@pytest.mark.parametrize(
+    "name, text, match",
+    [
+        ("bad_type.yaml", 'MODEL:\n  RESNETS:\n    DEPTH: "fifty"\n', r"bad_type\.yaml: .*MODEL\.RESNETS\.DEPTH"),
+        ("broken.yaml", "MODEL: [unclosed\n", "broken.yaml: not valid YAML"),
+        ("v1.yaml", "VERSION: 1\n", "VERSION=1, expected 2"),
+    ],
+    ids=["type_mismatch_names_file_and_key", "invalid_yaml_names_file", "other_config_version_is_refused"],
+)
+def test_bad_file_is_a_config_error(tmp_path, name, text, match):
+    path = _write(tmp_path / name, text)
+    with pytest.raises(ConfigError, match=match):
         get_cfg().merge_from_file(path)
 
 
@@ -196,24 +199,17 @@ def test_circular_base_is_an_error(tmp_path):
         get_cfg().merge_from_file(b)
 
 
-def test_other_config_version_is_refused(tmp_path):
-    path = _write(tmp_path / "v1.yaml", "VERSION: 1\n")
-    with pytest.raises(ConfigError, match="VERSION=1, expected 2"):
-        get_cfg().merge_from_file(path)
-
-
-def test_python_object_tags_are_never_executed(tmp_path):
+@pytest.mark.parametrize(
+    "tag, command",
+    [
+        ("!!python/object/apply:os.system", "touch {marker}"),
+        ("!!python/object/apply:eval", "__import__('os').system('touch {marker}')"),
+    ],
+    ids=["os_system", "eval"],
+)
+def test_python_object_tags_are_refused_and_never_executed(tmp_path, tag, command):
     marker = tmp_path / "pwned"
-    path = _write(tmp_path / "evil.yaml", f'OUTPUT_DIR: !!python/object/apply:os.system ["touch {marker}"]\n')
+    path = _write(tmp_path / "evil.yaml", f'OUTPUT_DIR: {tag} ["{command.format(marker=marker)}"]\n')
     with pytest.raises(ConfigError, match="evil.yaml"):
-        get_cfg().merge_from_file(path)
-    assert not marker.exists()
-
-
-def test_eval_tag_with_code_is_refused(tmp_path):
-    marker = tmp_path / "pwned"
-    expression = f"__import__('os').system('touch {marker}')"
-    path = _write(tmp_path / "evil_eval.yaml", f'OUTPUT_DIR: !!python/object/apply:eval ["{expression}"]\n')
-    with pytest.raises(ConfigError, match="evil_eval.yaml"):
         get_cfg().merge_from_file(path)
     assert not marker.exists()

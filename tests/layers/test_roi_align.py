@@ -1,64 +1,11 @@
 """ROIAlign against a hand-computed case and a per-bin Python loop written from SPEC 5.4."""
 
-import math
-
 import pytest
 import torch
 
 from detectron2_export.layers import ROIAlign
 
-
-def _bilinear(v, y, x):
-    H, W = len(v), len(v[0])
-    if y < -1.0 or y > H or x < -1.0 or x > W:
-        return 0.0
-    y, x = max(y, 0.0), max(x, 0.0)
-    y0, x0 = int(math.floor(y)), int(math.floor(x))
-    if y0 >= H - 1:
-        y0 = y1 = H - 1
-        y = float(y0)
-    else:
-        y1 = y0 + 1
-    if x0 >= W - 1:
-        x0 = x1 = W - 1
-        x = float(x0)
-    else:
-        x1 = x0 + 1
-    ly, lx = y - y0, x - x0
-    return (
-        (1 - ly) * (1 - lx) * v[y0][x0]
-        + (1 - ly) * lx * v[y0][x1]
-        + ly * (1 - lx) * v[y1][x0]
-        + ly * lx * v[y1][x1]
-    )
-
-
-def naive_roi_align(x, rois, pooled, spatial_scale, sampling_ratio, aligned):
-    ph_n, pw_n = pooled
-    out = torch.zeros(len(rois), x.shape[1], ph_n, pw_n, dtype=torch.float64)
-    off = 0.5 if aligned else 0.0
-    for r, (b, x1, y1, x2, y2) in enumerate(rois.tolist()):
-        x1, y1 = x1 * spatial_scale - off, y1 * spatial_scale - off
-        x2, y2 = x2 * spatial_scale - off, y2 * spatial_scale - off
-        roi_w, roi_h = x2 - x1, y2 - y1
-        if not aligned:
-            roi_w, roi_h = max(roi_w, 1.0), max(roi_h, 1.0)
-        bin_w, bin_h = roi_w / pw_n, roi_h / ph_n
-        g_h = sampling_ratio if sampling_ratio > 0 else math.ceil(roi_h / ph_n)
-        g_w = sampling_ratio if sampling_ratio > 0 else math.ceil(roi_w / pw_n)
-        count = max(g_h * g_w, 1)
-        for c in range(x.shape[1]):
-            v = x[int(b), c].tolist()
-            for ph in range(ph_n):
-                for pw in range(pw_n):
-                    total = 0.0
-                    for iy in range(g_h):
-                        yy = y1 + ph * bin_h + (iy + 0.5) * bin_h / g_h
-                        for ix in range(g_w):
-                            xx = x1 + pw * bin_w + (ix + 0.5) * bin_w / g_w
-                            total += _bilinear(v, yy, xx)
-                    out[r, c, ph, pw] = total / count
-    return out.float()
+from .roi_align_reference import naive_roi_align
 
 
 def _random_rois(n, hw, batch, g):

@@ -1,40 +1,11 @@
 """ROIAlignRotated against a per-bin Python loop from SPEC 5.4 and against upright ROIAlign."""
 
-import math
-
 import pytest
 import torch
 
 from detectron2_export.layers import ROIAlign, ROIAlignRotated
 
-from .test_roi_align import _bilinear
-
-
-def naive_roi_align_rotated(x, rois, pooled, spatial_scale, sampling_ratio):
-    ph_n, pw_n = pooled
-    out = torch.zeros(len(rois), x.shape[1], ph_n, pw_n, dtype=torch.float64)
-    for r, (b, cx, cy, w, h, angle) in enumerate(rois.tolist()):
-        cx, cy = cx * spatial_scale - 0.5, cy * spatial_scale - 0.5
-        roi_w, roi_h = w * spatial_scale, h * spatial_scale
-        theta = angle * math.pi / 180
-        bin_w, bin_h = roi_w / pw_n, roi_h / ph_n
-        g_h = sampling_ratio if sampling_ratio > 0 else math.ceil(roi_h / ph_n)
-        g_w = sampling_ratio if sampling_ratio > 0 else math.ceil(roi_w / pw_n)
-        count = max(g_h * g_w, 1)
-        for c in range(x.shape[1]):
-            v = x[int(b), c].tolist()
-            for ph in range(ph_n):
-                for pw in range(pw_n):
-                    total = 0.0
-                    for iy in range(g_h):
-                        yy = -roi_h / 2 + ph * bin_h + (iy + 0.5) * bin_h / g_h
-                        for ix in range(g_w):
-                            xx = -roi_w / 2 + pw * bin_w + (ix + 0.5) * bin_w / g_w
-                            y = yy * math.cos(theta) - xx * math.sin(theta) + cy
-                            xs = yy * math.sin(theta) + xx * math.cos(theta) + cx
-                            total += _bilinear(v, y, xs)
-                    out[r, c, ph, pw] = total / count
-    return out.float()
+from .roi_align_reference import naive_roi_align
 
 
 @pytest.mark.parametrize("sampling_ratio", [0, 1, 2])
@@ -52,7 +23,7 @@ def test_matches_naive_loop(sampling_ratio):
         dim=1,
     )
     out = ROIAlignRotated((3, 2), 0.5, sampling_ratio)(x, rois)
-    expected = naive_roi_align_rotated(x, rois, (3, 2), 0.5, sampling_ratio)
+    expected = naive_roi_align(x, rois, (3, 2), 0.5, sampling_ratio, aligned=True, rotated=True)
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
 
 

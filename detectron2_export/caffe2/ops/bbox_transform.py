@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from ...errors import OperatorInputError
+from ..op_args import BOX_DECODE_ARGS
 from ..registry import Arg, register_op
 from .box_utils import bbox_transform as decode
 from .box_utils import caffe2_torch_ops, check_angle_bounds, clip_boxes
@@ -91,11 +92,7 @@ def _check_inputs(rois: Tensor, deltas: Tensor, im_info: Tensor, weights: list[f
         Arg("weights", list, [1.0, 1.0, 1.0, 1.0], lambda v: len(v) == 4, "a list of 4 floats"),
         Arg("apply_scale", bool, True),
         Arg("rotated", bool, False),
-        Arg("angle_bound_on", bool, True),
-        Arg("angle_bound_lo", int, -90),
-        Arg("angle_bound_hi", int, 90),
-        Arg("clip_angle_thresh", float, 1.0),
-        Arg("legacy_plus_one", bool, True),
+        *BOX_DECODE_ARGS,
     ),
     ignored_args=("correct_transform_coords",),
 )

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 
 from ...errors import OperatorInputError
-from ..op_args import check_tensor, normalize_axis, number_arg
+from ..op_args import check_tensor, named_op, normalize_axis, number_arg
 from ..registry import Arg, register_op
 
 _BROADCAST_ARGS = (
@@ -52,9 +52,7 @@ def _binary(op_type: str, fn: Callable[[torch.Tensor, torch.Tensor], torch.Tenso
             b = legacy_broadcast(op_type, a, b, axis)
         return (fn(a, b),)
 
-    op.__name__ = op.__qualname__ = op_type
-    op.__doc__ = doc
-    return op
+    return named_op(op, op_type, doc)
 
 
 def _divide(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -83,9 +81,7 @@ def _unary(op_type: str, fn: Callable[[torch.Tensor], torch.Tensor], doc: str) -
     def op(x: torch.Tensor) -> tuple[torch.Tensor]:
         return (fn(x),)
 
-    op.__name__ = op.__qualname__ = op_type
-    op.__doc__ = doc
-    return op
+    return named_op(op, op_type, doc)
 
 
 Relu = _unary("Relu", torch.relu, "max(X, 0).")
@@ -116,9 +112,7 @@ def _variadic(op_type: str, fn: Callable[[torch.Tensor, torch.Tensor], torch.Ten
             out = fn(out, x)
         return (out,)
 
-    op.__name__ = op.__qualname__ = op_type
-    op.__doc__ = doc
-    return op
+    return named_op(op, op_type, doc)
 
 
 Sum = _variadic("Sum", torch.add, "Element-wise sum of inputs of one shape.")

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ...errors import OperatorArgumentError, OperatorInputError
-from ..op_args import int_list, number_arg
+from ..op_args import int_list, named_op, number_arg
 from ..registry import Arg, register_op
 from ..tensor_proto import DataType, torch_dtype
 
@@ -64,9 +64,7 @@ def _given_tensor_fill(op_type: str, dtype: torch.dtype):
         _check_count(op_type, values, out_shape)
         return (_numeric_values(op_type, values, dtype).reshape(out_shape),)
 
-    fill.__name__ = fill.__qualname__ = op_type
-    fill.__doc__ = f"{op_type}: ``values`` (row-major) as a {dtype} tensor of the output shape."
-    return fill
+    return named_op(fill, op_type, f"{op_type}: ``values`` (row-major) as a {dtype} tensor of the output shape.")
 
 
 GivenTensorFill = _given_tensor_fill("GivenTensorFill", torch.float32)

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from ...errors import OperatorInputError
+from ..op_args import BOX_DECODE_ARGS
 from ..registry import Arg, register_op
 from .box_utils import bbox_transform, caffe2_torch_ops, check_angle_bounds, clip_boxes, filter_boxes, nms
 
@@ -115,11 +116,7 @@ def _proposals_for_one_image(
         Arg("post_nms_topN", int, 300),
         Arg("nms_thresh", float, 0.7),
         Arg("min_size", float, 16.0),
-        Arg("angle_bound_on", bool, True),
-        Arg("angle_bound_lo", int, -90),
-        Arg("angle_bound_hi", int, 90),
-        Arg("clip_angle_thresh", float, 1.0),
-        Arg("legacy_plus_one", bool, True),
+        *BOX_DECODE_ARGS,
     ),
     ignored_args=("correct_transform_coords",),
 )

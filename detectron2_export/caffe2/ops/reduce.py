@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import torch
 
-from ..op_args import check_tensor, int_list, normalize_axis
+from ..op_args import check_tensor, int_list, named_op, normalize_axis
 from ..registry import Arg, register_op
 
 
@@ -19,9 +19,7 @@ def _reduce(op_type: str, fn: Callable[..., torch.Tensor], doc: str) -> Callable
             return (x.clone(),)
         return (fn(x, dim=dims, keepdim=keepdims),)
 
-    op.__name__ = op.__qualname__ = op_type
-    op.__doc__ = doc
-    return op
+    return named_op(op, op_type, doc)
 
 
 ReduceMean = _reduce("ReduceMean", torch.mean, "Mean over ``axes`` (default: all), keeping them as size 1 if ``keepdims``.")
