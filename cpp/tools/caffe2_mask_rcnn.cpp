@@ -45,6 +45,14 @@ int size_divisibility_of(const c2rt::NetSpec& net) {
   return arg && arg->kind == c2rt::Value::Kind::Int ? static_cast<int>(arg->i) : 0;
 }
 
+// Per-channel padding value the exporter stores (the pixel mean, so padding normalises to 0 as in
+// eager detectron2); absent in upstream files, which pad with zeros.
+std::vector<float> pad_value_of(const c2rt::NetSpec& net) {
+  const std::optional<c2rt::Value> arg = net.arg("pad_value");
+  if (arg && arg->kind == c2rt::Value::Kind::Floats) return *arg->floats;
+  return {};
+}
+
 std::string dtype_name(const at::Tensor& t) { return std::string(c10::toString(t.scalar_type())); }
 
 // "Tensor bbox_nms of type Float. Dims: (5, 4)", then the values for small tensors, else a summary.
@@ -121,7 +129,7 @@ int run() {
   const c2rt::NetSpec predict_net = c2rt::load_net(FLAGS_predict_net);
   const c2rt::NetSpec init_net = c2rt::load_net(FLAGS_init_net);
   const int divisibility = size_divisibility_of(predict_net);
-  const c2rt::tools::ModelInput input = c2rt::tools::prepare_input(image, FLAGS_min_size, FLAGS_max_size, divisibility);
+  const c2rt::tools::ModelInput input = c2rt::tools::prepare_input(image, FLAGS_min_size, FLAGS_max_size, divisibility, pad_value_of(predict_net));
   LOG(INFO) << "image " << image.rows << "x" << image.cols << " resized to " << input.height << "x" << input.width
             << ", data " << c2rt::shape_str(input.data.sizes().vec()) << " (size_divisibility " << divisibility << ")";
 

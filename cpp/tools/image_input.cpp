@@ -27,7 +27,12 @@ std::pair<int, int> resize_shortest_edge_size(int h, int w, int short_edge, int 
   return {static_cast<int>(new_h + 0.5), static_cast<int>(new_w + 0.5)};
 }
 
-ModelInput prepare_input(const cv::Mat& bgr, int min_size, int max_size, int size_divisibility) {
+ModelInput prepare_input(const cv::Mat& bgr, int min_size, int max_size, int size_divisibility,
+                         const std::vector<float>& pad_value) {
+  if (!pad_value.empty() && pad_value.size() != 3) {
+    throw Caffe2Error("predict net argument pad_value has " + std::to_string(pad_value.size()) +
+                      " values, expected 3 (one per BGR channel)");
+  }
   if (bgr.empty() || bgr.type() != CV_8UC3) {
     throw Caffe2Error("input image: expected an 8-bit 3-channel (BGR) image");
   }
@@ -41,6 +46,7 @@ ModelInput prepare_input(const cv::Mat& bgr, int min_size, int max_size, int siz
   }
   const at::Tensor hwc = at::from_blob(resized.data, {h, w, 3}, {static_cast<int64_t>(resized.step[0]), 3, 1}, at::kByte);
   at::Tensor data = at::zeros({1, 3, padded_h, padded_w}, at::kFloat);
+  if (!pad_value.empty()) data += at::tensor(pad_value).reshape({1, 3, 1, 1});
   data[0].narrow(1, 0, h).narrow(2, 0, w).copy_(hwc.permute({2, 0, 1}));
   ModelInput input;
   input.data = data;

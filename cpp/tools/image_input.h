@@ -6,6 +6,7 @@
 #include <opencv2/core.hpp>
 
 #include <utility>
+#include <vector>
 
 namespace c2rt::tools {
 
@@ -14,14 +15,16 @@ namespace c2rt::tools {
 std::pair<int, int> resize_shortest_edge_size(int h, int w, int short_edge, int max_size);
 
 struct ModelInput {
-  at::Tensor data;     // (1, 3, H, W) float BGR pixels, zero padded to the size divisibility
+  at::Tensor data;     // (1, 3, H, W) float BGR pixels, padded to the size divisibility with pad_value
   at::Tensor im_info;  // (1, 3) = (resized height, resized width, 1.0)
   int height = 0;      // resized (unpadded) size
   int width = 0;
 };
 
 // `bgr`: an 8-bit 3-channel image. Resized bilinearly (when the size changes), padded at the bottom
-// and right to multiples of `size_divisibility` (when > 1); no normalisation (the graph does it).
-ModelInput prepare_input(const cv::Mat& bgr, int min_size, int max_size, int size_divisibility);
+// and right to multiples of `size_divisibility` (when > 1) with the per-channel `pad_value` (empty:
+// zeros, as upstream files expect); no normalisation (the graph does it).
+ModelInput prepare_input(const cv::Mat& bgr, int min_size, int max_size, int size_divisibility,
+                         const std::vector<float>& pad_value = {});
 
 }  // namespace c2rt::tools

@@ -14,7 +14,7 @@ from torch import nn
 from ..config import CfgNode
 from ..errors import ExportError
 from .caffe2_modeling import META_ARCH_CAFFE2_EXPORT_TYPE_MAP, convert_batched_inputs_to_c2_format
-from .protobuf_utils import get_pb_arg_vali, get_pb_arg_vals
+from .protobuf_utils import get_pb_arg_floats, get_pb_arg_vali, get_pb_arg_vals
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +164,8 @@ class Caffe2Model(nn.Module):
             return
         size_divisibility = get_pb_arg_vali(self._predict_net, "size_divisibility", 0)
         device = get_pb_arg_vals(self._predict_net, "device", b"cpu").decode("ascii")
-        tensor_inputs = convert_batched_inputs_to_c2_format(inputs, size_divisibility, device)
+        pad_value = get_pb_arg_floats(self._predict_net, "pad_value", None)
+        tensor_inputs = convert_batched_inputs_to_c2_format(inputs, size_divisibility, device, pad_value)
         run_and_save_graph(self._predict_net, self._init_net, [x.cpu() for x in tensor_inputs], output_file)
 
     @staticmethod

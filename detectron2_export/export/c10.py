@@ -51,7 +51,9 @@ class InstancesList:
         return name in self.batch_extra_fields
 
     def set(self, name: str, value: Any) -> None:
-        data_len = value.shape[0] if isinstance(value, torch.Tensor) else len(value)
+        # a (target type, tensor) pair counts the rows of its tensor
+        data = value[1] if isinstance(value, tuple) else value
+        data_len = data.shape[0] if isinstance(data, torch.Tensor) else len(data)
         if len(self.batch_extra_fields):
             assert len(self) == data_len, f"Adding a field of length {data_len} to a Instances of length {len(self)}"
         self.batch_extra_fields[name] = value
@@ -132,9 +134,11 @@ class Caffe2RPN(Caffe2Compatible, rpn.RPN):
     @classmethod
     def from_config(cls, cfg, input_shape):
         ret = super(Caffe2Compatible, cls).from_config(cfg, input_shape)
-        assert tuple(cfg.MODEL.RPN.BBOX_REG_WEIGHTS) == (1.0, 1.0, 1.0, 1.0) or tuple(
-            cfg.MODEL.RPN.BBOX_REG_WEIGHTS
-        ) == (1.0, 1.0, 1.0, 1.0, 1.0)
+        weights = tuple(cfg.MODEL.RPN.BBOX_REG_WEIGHTS)
+        assert weights in ((1.0, 1.0, 1.0, 1.0), (1.0, 1.0, 1.0, 1.0, 1.0)), (
+            f"Caffe2RPN: MODEL.RPN.BBOX_REG_WEIGHTS={weights}, expected all ones "
+            "(GenerateProposals decodes with unit weights)"
+        )
         return ret
 
     def _generate_proposals(self, images, objectness_logits_pred, anchor_deltas_pred, gt_instances=None):

@@ -9,7 +9,7 @@ import torch
 
 from ..caffe2.protobuf_model import ProtobufModel
 from .caffe2_modeling import META_ARCH_CAFFE2_EXPORT_TYPE_MAP, convert_batched_inputs_to_c2_format
-from .protobuf_utils import get_pb_arg_vali, get_pb_arg_vals
+from .protobuf_utils import get_pb_arg_floats, get_pb_arg_vali, get_pb_arg_vals
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +22,8 @@ class ProtobufDetectionModel(torch.nn.Module):
         self.protobuf_model = ProtobufModel(predict_net, init_net)
         self.size_divisibility = get_pb_arg_vali(predict_net, "size_divisibility", 0)
         self.device = get_pb_arg_vals(predict_net, "device", b"cpu").decode("ascii")
+        # absent in upstream files, which expect zero padding
+        self.pad_value = get_pb_arg_floats(predict_net, "pad_value", None)
         self._output_names = list(predict_net.external_output)
 
         if convert_outputs is None:
@@ -33,7 +35,7 @@ class ProtobufDetectionModel(torch.nn.Module):
 
     def _convert_inputs(self, batched_inputs: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
         device = self.device if torch.cuda.is_available() or not self.device.startswith("cuda") else "cpu"
-        return convert_batched_inputs_to_c2_format(batched_inputs, self.size_divisibility, device)
+        return convert_batched_inputs_to_c2_format(batched_inputs, self.size_divisibility, device, self.pad_value)
 
     def forward(self, batched_inputs: list[dict]) -> list[dict]:
         c2_inputs = self._convert_inputs(batched_inputs)

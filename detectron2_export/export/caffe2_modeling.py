@@ -44,7 +44,7 @@ def assemble_rcnn_outputs_by_name(
 ) -> list[Instances]:
     """Raw R-CNN net outputs (by blob name) -> one detectron2 ``Instances`` in network-input size."""
     assert len(image_sizes) == 1
-    result = Instances(image_sizes[0])
+    result = Instances(tuple(image_sizes[0]))
 
     bbox_nms = tensor_outputs["bbox_nms"]
     score_nms = tensor_outputs["score_nms"]
@@ -89,15 +89,28 @@ def set_caffe2_compatible_tensor_mode(model: torch.nn.Module, enable: bool = Tru
 
 
 def convert_batched_inputs_to_c2_format(
-    batched_inputs: list[dict], size_divisibility: int, device: str | torch.device
+    batched_inputs: list[dict],
+    size_divisibility: int,
+    device: str | torch.device,
+    pad_value: list[float] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """detectron2 inputs -> ``(data, im_info)``: raw images padded to ``size_divisibility`` (float32),
-    and rows ``(h, w, height / h)`` (SPEC 3.2)."""
+    and rows ``(h, w, height / h)`` (SPEC 3.2).
+
+    ``pad_value`` (one value per channel) fills the padding. Upstream pads the raw image with 0, so
+    padded pixels become ``-mean/std`` inside the graph while eager detectron2 pads the normalised
+    image with 0; padding with the pixel mean makes the two identical (upstream's "padding before
+    normalisation" difference, SPEC 3.3/3.14, which costs ~0.3 segm AP on small images)."""
     assert all(isinstance(x, dict) for x in batched_inputs)
     assert all(x["image"].dim() == 3 for x in batched_inputs)
 
     images = [x["image"].to(torch.float32) for x in batched_inputs]
     images = ImageList.from_tensors(images, size_divisibility)
+    if pad_value is not None:
+        fill = torch.as_tensor(pad_value, dtype=torch.float32).view(-1, 1, 1)
+        for padded, (h, w) in zip(images.tensor, images.image_sizes):
+            padded[:, h:, :] = fill
+            padded[:, :, w:] = fill
 
     im_info = []
     for input_per_image, image_size in zip(batched_inputs, images.image_sizes):
@@ -124,7 +137,12 @@ class Caffe2MetaArch(Caffe2Compatible, torch.nn.Module):
             batched_inputs,
             self._wrapped_model.backbone.size_divisibility,
             self._wrapped_model.device,
+            self.pad_value(),
         )
+
+    def pad_value(self) -> list[float]:
+        """Per-channel value of the padding of ``data``: the pixel mean, which normalises to 0."""
+        return [_cast_to_f32(v) for v in self._wrapped_model.pixel_mean.flatten().tolist()]
 
     def encode_additional_info(self, predict_net, init_net) -> None:
         """Save extra metadata in the predict net's arguments, needed to rebuild the outputs."""
@@ -135,6 +153,7 @@ class Caffe2MetaArch(Caffe2Compatible, torch.nn.Module):
         check_set_pb_arg(predict_net, "size_divisibility", "i", size_divisibility)
         check_set_pb_arg(predict_net, "device", "s", str.encode(str(self._wrapped_model.device), "ascii"))
         check_set_pb_arg(predict_net, "meta_architecture", "s", meta_architecture)
+        check_set_pb_arg(predict_net, "pad_value", "floats", self.pad_value())
 
     def forward(self, inputs):
         raise NotImplementedError()
@@ -374,8 +393,7 @@ class Caffe2RetinaNet(Caffe2MetaArch):
 
         # reuse RetinaNet's own inference code on the raw outputs
         for meth in _RETINANET_INFERENCE_METHODS:
-            if hasattr(meta_arch.RetinaNet, meth):
-                setattr(self, meth, functools.partial(getattr(meta_arch.RetinaNet, meth), self))
+            setattr(self, meth, functools.partial(getattr(meta_arch.RetinaNet, meth), self))
 
         def f(batched_inputs, c2_inputs, c2_results):
             _, im_info = c2_inputs
