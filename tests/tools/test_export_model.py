@@ -101,15 +101,19 @@ def test_caffe2_tracing_torchscript_loads_with_the_caffe2_library(export, eager)
     import detectron2_export.caffe2.library  # noqa: F401  (registers torch.ops._caffe2, as a user must)
     from detectron2_export.export import Caffe2Model
     from detectron2_export.export.caffe2_modeling import convert_batched_inputs_to_c2_format
+    from detectron2_export.export.protobuf_utils import get_pb_arg_floats
 
     cfg, model = eager
     out, _ = export("caffe2_tracing", "torchscript")
     assert only_entries(out) == IR_FILES
     ts_model = torch.jit.load(os.path.join(out, "model.ts"))
     caffe2_model = Caffe2Model.load_protobuf(export("caffe2_tracing", "caffe2")[0])
+    pad_value = get_pb_arg_floats(caffe2_model.predict_net, "pad_value", None)
     for path in (IMAGE_A, IMAGE_B):
         inputs = sample_inputs_from_image(cfg, path)
-        data, im_info = convert_batched_inputs_to_c2_format(inputs, model.backbone.size_divisibility, "cpu")
+        data, im_info = convert_batched_inputs_to_c2_format(
+            inputs, model.backbone.size_divisibility, "cpu", pad_value
+        )
         with torch.no_grad():
             bbox_nms, score_nms, class_nms, mask_probs = ts_model((data, im_info))
         assert mask_probs.shape == (len(bbox_nms), cfg.MODEL.ROI_HEADS.NUM_CLASSES, 28, 28)
