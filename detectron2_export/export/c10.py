@@ -349,7 +349,9 @@ class Caffe2FastRCNNOutputsInference:
         elif isinstance(proposal_boxes, Boxes):
             rois = Boxes.cat([p.proposal_boxes for p in proposals])
         else:
-            raise NotImplementedError(f'Expected proposals[0].proposal_boxes to be type "Boxes", instead got {type(proposal_boxes)}')
+            raise NotImplementedError(
+                f'Expected proposals[0].proposal_boxes to be type "Boxes", instead got {type(proposal_boxes)}'
+            )
 
         rois = rois.tensor
         device, dtype = rois.device, rois.dtype
