@@ -84,20 +84,24 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 class ScriptableAdapter(nn.Module):
-    """Gives scripting the signature ``Tuple[Dict[str, Tensor]] -> List[Dict[str, Tensor]]``."""
+    """Gives scripting the signature ``Tuple[Dict[str, Tensor]] -> List[Dict[str, Tensor]]`` for models
+    called directly (RetinaNet: scripted, it returns raw instances)."""
 
-    def __init__(self, model: nn.Module, is_rcnn: bool) -> None:
+    def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
-        self.is_rcnn = is_rcnn
         self.eval()
 
     def forward(self, inputs: Tuple[Dict[str, torch.Tensor]]) -> List[Dict[str, Tensor]]:
-        if self.is_rcnn:
-            instances = self.model.inference(inputs, do_postprocess=False)
-        else:
-            instances = self.model(inputs)
-        return [i.get_fields() for i in instances]
+        return [i.get_fields() for i in self.model(inputs)]
+
+
+class ScriptableRCNNAdapter(ScriptableAdapter):
+    """The same for GeneralizedRCNN, without post-processing (28x28 RoI masks). A separate class, not
+    a flag: the compiler would compile both branches and fail on models without ``inference``."""
+
+    def forward(self, inputs: Tuple[Dict[str, torch.Tensor]]) -> List[Dict[str, Tensor]]:
+        return [i.get_fields() for i in self.model.inference(inputs, do_postprocess=False)]
 
 
 def export_scripting(model: nn.Module, output_dir: str) -> None:
@@ -105,7 +109,7 @@ def export_scripting(model: nn.Module, output_dir: str) -> None:
     from ..export import dump_torchscript_IR, scripting_with_instances
     from ..modeling import GeneralizedRCNN
 
-    adapter = ScriptableAdapter(model, isinstance(model, GeneralizedRCNN))
+    adapter = ScriptableRCNNAdapter(model) if isinstance(model, GeneralizedRCNN) else ScriptableAdapter(model)
     ts_model = scripting_with_instances(adapter, SCRIPTING_FIELDS)
     ts_model.save(os.path.join(output_dir, "model.ts"))
     dump_torchscript_IR(ts_model, output_dir)
