@@ -16,6 +16,7 @@ import torch
 from google.protobuf.message import Message
 
 from ..errors import OperatorArgumentError
+from .packed import extend_packed
 from .proto import caffe2_pb2
 from .tensor_proto import proto_to_tensor, tensor_to_proto
 
@@ -33,7 +34,10 @@ def make_argument(name: str, value: Any) -> caffe2_pb2.Argument:
     """A Python value -> ``Argument`` with the one matching value field set."""
     arg = caffe2_pb2.Argument(name=name)
     if isinstance(value, np.ndarray) and value.dtype == np.float32:
-        arg.floats.extend(value.reshape(-1).tolist())
+        extend_packed(arg, _FLOATS_FIELD, value.reshape(-1), "<f4")
+        return arg
+    if isinstance(value, np.ndarray) and value.dtype.kind == "i" and value.size:
+        arg.ints.extend(value.reshape(-1).astype(np.int64).tolist())
         return arg
     if isinstance(value, np.ndarray):
         value = value.reshape(-1).tolist()
@@ -60,6 +64,10 @@ def make_argument(name: str, value: Any) -> caffe2_pb2.Argument:
     else:
         raise ValueError(f"make_argument: {name}={value!r}, expected a number, string, list, tensor or NetDef")
     return arg
+
+
+# Field number of Argument's ``repeated float floats``.
+_FLOATS_FIELD = 5
 
 
 def _set_repeated(arg: caffe2_pb2.Argument, values: list) -> None:
@@ -89,9 +97,12 @@ def _decode_bytes(b: bytes) -> str | bytes:
         return b
 
 
-def decode_argument(arg: caffe2_pb2.Argument, where: str = "Argument") -> Any:
+def decode_argument(arg: caffe2_pb2.Argument, where: str = "Argument", as_array: bool = False) -> Any:
     """``Argument`` -> Python value: i -> int, f -> float, s -> str (bytes if not UTF-8),
-    repeated fields -> lists, t/tensors -> torch tensors, n/nets -> NetDef. No value -> []."""
+    repeated fields -> lists, t/tensors -> torch tensors, n/nets -> NetDef. No value -> [].
+
+    ``as_array``: ``floats``/``ints`` become a float32/int64 numpy array instead of a list (one
+    copy, no Python numbers: fill ops hold millions of values)."""
     set_fields = [f for f in _SCALAR_FIELDS if arg.HasField(f)]
     set_fields += [f for f in _REPEATED_FIELDS if len(getattr(arg, f))]
     if len(set_fields) > 1:
@@ -110,9 +121,9 @@ def decode_argument(arg: caffe2_pb2.Argument, where: str = "Argument") -> Any:
     if field == "n":
         return arg.n
     if field == "floats":
-        return list(arg.floats)
+        return np.asarray(arg.floats, dtype=np.float32) if as_array else list(arg.floats)
     if field == "ints":
-        return list(arg.ints)
+        return np.asarray(arg.ints, dtype=np.int64) if as_array else list(arg.ints)
     if field == "strings":
         return [_decode_bytes(s) for s in arg.strings]
     if field == "tensors":
@@ -122,13 +133,16 @@ def decode_argument(arg: caffe2_pb2.Argument, where: str = "Argument") -> Any:
     return list(arg.qtensors)
 
 
-def decode_arguments(args: Iterable[caffe2_pb2.Argument], where: str) -> dict[str, Any]:
-    """A repeated ``arg`` field -> {name: value}; duplicate names are an error."""
+def decode_arguments(
+    args: Iterable[caffe2_pb2.Argument], where: str, arrays: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """A repeated ``arg`` field -> {name: value}; duplicate names are an error. Arguments named in
+    ``arrays`` decode repeated numbers as numpy arrays (see ``decode_argument``)."""
     decoded: dict[str, Any] = {}
     for arg in args:
         if arg.name in decoded:
             raise OperatorArgumentError(f"{where}: argument {arg.name!r} given twice")
-        decoded[arg.name] = decode_argument(arg, where)
+        decoded[arg.name] = decode_argument(arg, where, arg.name in arrays)
     return decoded
 
 

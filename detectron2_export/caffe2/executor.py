@@ -8,11 +8,12 @@ re-raised with the op's place in the net: its index, type, inputs and outputs.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import Detectron2ExportError, OperatorInputError
 from .arguments import decode_arguments
+from .inplace import INPLACE_KERNELS, plan_inplace
 from .proto import caffe2_pb2
 from .registry import OpSpec, bind_args, get_op
 
@@ -27,6 +28,8 @@ class BoundOp:
     kwargs: dict[str, Any]
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
+    inplace_fn: Callable[..., tuple | None] | None = None
+    """Writes into input 0 (see ``inplace.py``); returns None when ``fn`` must run instead."""
 
 
 def describe_op(net_name: str, index: int, op: caffe2_pb2.OperatorDef | BoundOp) -> str:
@@ -59,19 +62,27 @@ def bind_operator(op: caffe2_pb2.OperatorDef, index: int = 0, net_name: str = ""
         spec = get_op(op.type)
         _check_count(spec, "inputs", len(op.input), spec.n_inputs)
         _check_count(spec, "outputs", len(op.output), spec.n_outputs)
-        kwargs = bind_args(spec, decode_arguments(op.arg, op.type))
+        kwargs = bind_args(spec, decode_arguments(op.arg, op.type, spec.array_args))
     except Exception as e:
         raise with_context(e, describe_op(net_name, index, op)) from e
     return BoundOp(index, op.type, spec.fn, kwargs, tuple(op.input), tuple(op.output))
 
 
 class Net:
-    """A created net: bound ops plus the NetDef they came from."""
+    """A created net: bound ops plus the NetDef they came from.
 
-    def __init__(self, net_def: caffe2_pb2.NetDef, existing_blobs: Iterable[str] = ()):
+    ``inplace=True`` lets element-wise ops overwrite dead intermediate blobs (``inplace.py``): the
+    external outputs are unchanged, but intermediate blobs may hold a later op's result.
+    """
+
+    def __init__(self, net_def: caffe2_pb2.NetDef, existing_blobs: Iterable[str] = (), *, inplace: bool = False):
         self.proto = net_def
         self.name = net_def.name
-        self.ops = tuple(bind_operator(op, i, net_def.name) for i, op in enumerate(net_def.op))
+        ops = [bind_operator(op, i, net_def.name) for i, op in enumerate(net_def.op)]
+        if inplace:
+            plan = plan_inplace([(op.op_type, op.inputs, op.outputs) for op in ops], set(net_def.external_output))
+            ops = [replace(op, inplace_fn=INPLACE_KERNELS[op.op_type]) if op.index in plan else op for op in ops]
+        self.ops = tuple(ops)
         self._check_inputs_exist(set(existing_blobs))
 
     def _check_inputs_exist(self, known: set[str]) -> None:
@@ -97,7 +108,9 @@ class Net:
                 for i, value in enumerate(args):
                     if value is None:
                         raise OperatorInputError(f"input blob {op.inputs[i]!r} is empty (never fed or computed)")
-                results = op.fn(*args, **op.kwargs)
+                results = None if op.inplace_fn is None else op.inplace_fn(*args, **op.kwargs)
+                if results is None:
+                    results = op.fn(*args, **op.kwargs)
                 if len(results) < len(op.outputs):
                     raise OperatorInputError(f"computed {len(results)} outputs, expected {len(op.outputs)}")
                 for name, value in zip(op.outputs, results):

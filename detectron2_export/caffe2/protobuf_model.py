@@ -42,7 +42,8 @@ class ProtobufModel(nn.Module):
         self._input_blobs = [b for b in predict_net.external_input if not self._ws.HasBlob(b)]
         for blob in self._input_blobs:
             self._ws.CreateBlob(blob)
-        self._ws.CreateNet(predict_net)
+        # Only the external outputs are fetched: dead intermediates may be overwritten in place.
+        self._ws.CreateNet(predict_net, inplace=True)
         self._error_msgs: set[str] = set()
 
     @property

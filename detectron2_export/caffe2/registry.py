@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import numpy as np
+
 from ..errors import OperatorArgumentError, UnknownOperatorError
 
 REQUIRED: Any = object()
@@ -29,7 +31,8 @@ class Arg:
     """One accepted OperatorDef argument.
 
     ``type`` is one of ``int``, ``float``, ``str``, ``bool``, ``bytes``, ``list`` (a list of ints,
-    floats or strings as stored), or ``object`` (passed through as decoded, e.g. a nested NetDef or
+    floats or strings as stored), ``np.ndarray`` (a repeated ``floats``/``ints`` field decoded straight
+    to a float32/int64 array, for arguments holding millions of values), or ``object`` (passed through as decoded, e.g. a nested NetDef or
     TensorProto converted by the executor).
     """
 
@@ -51,6 +54,11 @@ class OpSpec:
     """Inclusive (min, max) number of outputs an OperatorDef may name; max -1 means unbounded."""
     ignored_args: frozenset[str] = field(default_factory=frozenset)
     """Arguments Caffe2 accepts but that do not change the result here (e.g. ``engine`` hints)."""
+
+    @property
+    def array_args(self) -> frozenset[str]:
+        """Names of the ``np.ndarray`` arguments, decoded without Python lists."""
+        return frozenset(a.name for a in self.args if a.type is np.ndarray)
 
 
 _OPS: dict[str, OpSpec] = {}
@@ -132,6 +140,10 @@ def _coerce(op_type: str, arg: Arg, value: Any) -> Any:
         if t is list:
             if isinstance(value, (list, tuple)):
                 return list(value)
+            raise TypeError
+        if t is np.ndarray:
+            if isinstance(value, (list, tuple, np.ndarray)):
+                return np.asarray(value)
             raise TypeError
         return value
     except (TypeError, ValueError, UnicodeDecodeError):

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..errors import OperatorArgumentError, ProtobufError
+from .packed import extend_packed
 from .proto import caffe2_pb2
 
 DataType = caffe2_pb2.TensorProto.DataType
@@ -66,6 +67,11 @@ def caffe2_data_type(dtype: torch.dtype) -> int:
     return _DATA_TYPE_OF[dtype]
 
 
+# Field numbers of TensorProto's ``float_data`` and ``double_data``.
+_FLOAT_DATA_FIELD = 3
+_DOUBLE_DATA_FIELD = 9
+
+
 def tensor_to_proto(tensor: torch.Tensor | np.ndarray, name: str = "") -> caffe2_pb2.TensorProto:
     """Serialize a tensor the way Caffe2's TensorSerializer does (one typed field per dtype)."""
     t = torch.as_tensor(tensor).detach().cpu().contiguous()
@@ -75,9 +81,9 @@ def tensor_to_proto(tensor: torch.Tensor | np.ndarray, name: str = "") -> caffe2
     type_name = DataType.Name(proto.data_type)
     flat = t.reshape(-1)
     if type_name == "FLOAT":
-        proto.float_data.extend(flat.tolist())
+        extend_packed(proto, _FLOAT_DATA_FIELD, flat.numpy(), "<f4")
     elif type_name == "DOUBLE":
-        proto.double_data.extend(flat.tolist())
+        extend_packed(proto, _DOUBLE_DATA_FIELD, flat.numpy(), "<f8")
     elif type_name == "INT64":
         proto.int64_data.extend(flat.tolist())
     elif type_name == "FLOAT16":

@@ -92,14 +92,22 @@ class Workspace:
         return True
 
     def CreateNet(
-        self, net: caffe2_pb2.NetDef, overwrite: bool = False, input_blobs: Iterable[str] | None = None
+        self,
+        net: caffe2_pb2.NetDef,
+        overwrite: bool = False,
+        input_blobs: Iterable[str] | None = None,
+        *,
+        inplace: bool = False,
     ) -> bool:
-        """Bind the net's ops once; later ``RunNet(net.name)`` calls only execute them."""
+        """Bind the net's ops once; later ``RunNet(net.name)`` calls only execute them.
+
+        ``inplace``: element-wise ops may overwrite intermediate blobs no later op reads (for callers
+        that fetch only the external outputs; see ``executor.Net``)."""
         if net.name in self._nets and not overwrite:
             raise ValueError(f"Workspace {self.name!r}: net {net.name!r} already exists, pass overwrite=True to replace it")
         for blob in input_blobs or ():
             self.CreateBlob(blob)
-        created = Net(net, self.blobs)
+        created = Net(net, self.blobs, inplace=inplace)
         for op in created.ops:  # as Caffe2: every output blob exists (empty) once the net is created
             for blob in op.outputs:
                 self.CreateBlob(blob)

@@ -71,6 +71,9 @@ def conv_transpose(
     _check_bias("ConvTranspose", b, w.shape[1] * group)
     if any(a >= s for a, s in zip(geo.adj, geo.stride)):
         raise OperatorInputError(f"ConvTranspose: adjs={geo.adj}, expected each < its stride {geo.stride}")
+    if not any(geo.pad_begin) and not any(geo.pad_end) and not any(geo.adj):
+        # Nothing to crop or append: one call (bias fused), bitwise equal to the general path below.
+        return (_CONV_T_FN[nd](x, w, b, geo.stride, 0, 0, group),)
     full = _CONV_T_FN[nd](x, w, None, geo.stride, 0, 0, group)
     # Crop pad_begin / pad_end and append adj zero rows at the end of each spatial dim.
     crop: list[int] = []

@@ -42,15 +42,15 @@ def _output_shape(op_type: str, inputs: tuple, shape: list[int], extra_shape: li
     return dims + extra_shape
 
 
-def _check_count(op_type: str, values: list, shape: list[int]) -> None:
+def _check_count(op_type: str, values: list | np.ndarray, shape: list[int]) -> None:
     if len(values) != math.prod(shape):
         raise OperatorArgumentError(
             f"{op_type}: values has {len(values)} elements, expected {math.prod(shape)} (shape {shape})"
         )
 
 
-def _numeric_values(op_type: str, values: list, dtype: torch.dtype) -> torch.Tensor:
-    # One numpy conversion instead of a per-element check: init nets hold millions of values.
+def _numeric_values(op_type: str, values: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+    # Decoded straight to an array (Arg type np.ndarray): init nets hold millions of values.
     arr = np.asarray(values)
     if arr.dtype.kind not in "biuf" or arr.ndim != 1:
         raise OperatorArgumentError(f"{op_type}: values={values[:4]!r}..., expected a list of numbers")
@@ -58,8 +58,8 @@ def _numeric_values(op_type: str, values: list, dtype: torch.dtype) -> torch.Ten
 
 
 def _given_tensor_fill(op_type: str, dtype: torch.dtype):
-    @register_op(op_type, n_inputs=(0, 1), args=(Arg("values", list), *_SHAPE_ARGS))
-    def fill(*inputs: torch.Tensor, values: list, shape: list[int], extra_shape: list[int], input_as_shape: bool) -> tuple:
+    @register_op(op_type, n_inputs=(0, 1), args=(Arg("values", np.ndarray), *_SHAPE_ARGS))
+    def fill(*inputs: torch.Tensor, values: np.ndarray, shape: list[int], extra_shape: list[int], input_as_shape: bool) -> tuple:
         out_shape = _output_shape(op_type, inputs, shape, extra_shape, input_as_shape)
         _check_count(op_type, values, out_shape)
         return (_numeric_values(op_type, values, dtype).reshape(out_shape),)

@@ -11,6 +11,7 @@ Scales are Caffe2 floats (float32); output sizes are ``int(size * scale)`` and s
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from ...errors import OperatorInputError
@@ -35,6 +36,12 @@ def _nearest_index(in_size: int, out_size: int, scale: float, device: torch.devi
     return src.to(torch.int64).clamp(max=in_size - 1)
 
 
+def _power_of_two_upscale(in_size: int, out_size: int, scale: float) -> bool:
+    """``scale`` is 2**k (k >= 0) and ``out_size == in_size * scale`` exactly."""
+    k = int(scale)
+    return k == scale and k >= 1 and k & (k - 1) == 0 and out_size == in_size * k
+
+
 def resize_nearest(X: Tensor, order: str, width_scale: float, height_scale: float) -> Tensor:
     """The kernel of ``_caffe2::ResizeNearest`` (NCHW or NHWC)."""
     if order not in ("NCHW", "NHWC"):
@@ -44,8 +51,13 @@ def resize_nearest(X: Tensor, order: str, width_scale: float, height_scale: floa
     _check_scales("ResizeNearest", height_scale, width_scale)
     h_axis, w_axis = (2, 3) if order == "NCHW" else (1, 2)
     in_h, in_w = X.shape[h_axis], X.shape[w_axis]
-    rows = _nearest_index(in_h, output_size(in_h, height_scale), height_scale, X.device)
-    cols = _nearest_index(in_w, output_size(in_w, width_scale), width_scale, X.device)
+    out_h, out_w = output_size(in_h, height_scale), output_size(in_w, width_scale)
+    fast = _power_of_two_upscale(in_h, out_h, height_scale) and _power_of_two_upscale(in_w, out_w, width_scale)
+    if fast and order == "NCHW" and X.dtype.is_floating_point:
+        # Same source indices (dst // scale: PyTorch's in/out ratio is exact here) in one fast kernel.
+        return F.interpolate(X, size=(out_h, out_w), mode="nearest")
+    rows = _nearest_index(in_h, out_h, height_scale, X.device)
+    cols = _nearest_index(in_w, out_w, width_scale, X.device)
     return X.index_select(h_axis, rows).index_select(w_axis, cols)
 
 
