@@ -32,7 +32,7 @@ cpp: apt
 	cmake --build cpp/build -j2
 
 test: setup cpp
-	$(PYTHON) -m pytest -n 2 --dist loadgroup tests
+	$(PYTHON) -m pytest -n 2 --dist load tests
 
 bench: setup
 	for b in benchmarks/*.py; do $(PYTHON) $$b || exit 1; done
