@@ -6,6 +6,7 @@ turns it into one ``<prog>: error: ...`` line on stderr and exit status 1.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 import os
@@ -51,6 +52,19 @@ class _CLIHandler(logging.StreamHandler):
     @stream.setter
     def stream(self, value) -> None:
         """Ignored: the stream is always the current sys.stderr."""
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments both CLIs end with: output directory, logging, and the config overrides."""
+    parser.add_argument("--output", required=True, help="output directory for the converted model")
+    parser.add_argument("--overwrite", action="store_true", help="write into a non-empty output directory")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log DEBUG messages")
+    parser.add_argument(
+        "opts",
+        help="config overrides as KEY VALUE pairs, e.g. MODEL.WEIGHTS model.pkl MODEL.DEVICE cpu",
+        default=None,
+        nargs=argparse.REMAINDER,
+    )
 
 
 def setup_logger(verbose: bool = False) -> None:

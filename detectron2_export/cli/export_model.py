@@ -28,6 +28,7 @@ from ..evaluation import format_ap_table
 from ..structures import Boxes
 from .caffe2_converter import export_caffe2_tracing
 from .common import (
+    add_output_arguments,
     CLIError,
     build_and_load_model,
     check_output_dir,
@@ -71,15 +72,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config-file", default="", metavar="FILE", help="path to config file")
     parser.add_argument("--sample-image", default=None, type=str, help="sample image for input")
     parser.add_argument("--run-eval", action="store_true", help="evaluate the exported model on DATASETS.TEST[0]")
-    parser.add_argument("--output", required=True, help="output directory for the converted model")
-    parser.add_argument("--overwrite", action="store_true", help="write into a non-empty output directory")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log DEBUG messages")
-    parser.add_argument(
-        "opts",
-        help="config overrides as KEY VALUE pairs, e.g. MODEL.WEIGHTS model.pkl MODEL.DEVICE cpu",
-        default=None,
-        nargs=argparse.REMAINDER,
-    )
+    add_output_arguments(parser)
     return parser
 
 
