@@ -14,11 +14,6 @@ from .passes import run_passes
 logger = logging.getLogger(__name__)
 
 
-def _ops_table(net) -> str:
-    rows = [f"{op.type:<28} | {', '.join(op.input)} -> {', '.join(op.output)}" for op in net.op]
-    return "\n".join(rows)
-
-
 def export_caffe2_detection_model(model: torch.nn.Module, tensor_inputs: tuple[torch.Tensor, ...]):
     """Export a Caffe2-compatible meta-architecture to ``(predict_net, init_net)``.
 
@@ -30,8 +25,7 @@ def export_caffe2_detection_model(model: torch.nn.Module, tensor_inputs: tuple[t
 
     logger.info("Exporting a %s model via ONNX ...", type(model).__name__)
     onnx_model = export_onnx_model(model, tensor_inputs)
-    init_net, predict_net = onnx_graph_to_caffe2_net(onnx_model)
-    logger.debug("ONNX export Done. Exported predict_net (before optimizations):\n%s", _ops_table(predict_net))
+    init_net, predict_net = onnx_graph_to_caffe2_net(onnx_model)  # logs the op table
 
     predict_net, init_net = run_passes(predict_net, init_net, tensor_inputs)
     model.encode_additional_info(predict_net, init_net)
