@@ -5,11 +5,16 @@ detections; no trained R50 checkpoint is needed). Input: a bundled shapes image 
 800x1216 (a multiple of 32: no padding). Prints, side by side:
 
 * export time: ``Caffe2Tracer(...).export_caffe2()`` (target <= 60 s);
-* latency per image (best of ``--repeats`` runs after a warm-up: on a shared machine the minimum is
-  the least disturbed measurement): eager ``model(inputs)`` and
+* latency per image (best of ``--repeats`` runs after a warm-up): eager ``model(inputs)`` and
   ``model.inference(inputs, do_postprocess=False)``, the exported net on ``(data, im_info)`` with
   ``ProtobufModel``, and ``Caffe2Model.__call__`` (pre/post-processing included), with the ratios
   exported / eager (target: exported no slower than eager).
+
+Latency is measured twice, because glibc's heap state changes it by up to 30%: a model run after
+another one in the same process (or after the export) reuses memory the first left mapped and
+page-faults less. "same process" alternates eager and exported runs after the export, so both see
+that warm heap; "fresh process" runs each variant alone in a new interpreter (the deployment case:
+eager from the saved state_dict, exported from the saved model.pb / model_init.pb).
 
 Run from the repository root: ``python3 benchmarks/caffe2_export.py [--threads N] [--repeats R]``.
 """
@@ -19,8 +24,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -31,7 +39,7 @@ sys.path.insert(0, REPO)
 from detectron2_export.caffe2.protobuf_model import ProtobufModel  # noqa: E402
 from detectron2_export.data import DatasetCatalog  # noqa: E402
 from detectron2_export.data.detection_utils import read_image  # noqa: E402
-from detectron2_export.export import Caffe2Tracer, add_export_config  # noqa: E402
+from detectron2_export.export import Caffe2Model, Caffe2Tracer, add_export_config  # noqa: E402
 from detectron2_export.export.caffe2_modeling import convert_batched_inputs_to_c2_format  # noqa: E402
 from detectron2_export.model_zoo import get_config  # noqa: E402
 from detectron2_export.modeling import build_model  # noqa: E402
@@ -48,14 +56,72 @@ def sample_input(height: int, width: int) -> list[dict]:
     return [{"image": image}]
 
 
-def best_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+VARIANTS = {
+    "eager": "eager model(inputs)",
+    "eager_raw": "eager inference(do_postprocess=False)",
+    "protobuf": "exported ProtobufModel(data, im_info)",
+    "caffe2": "exported Caffe2Model(inputs)",
+}
+BASELINE = {"protobuf": "eager_raw", "caffe2": "eager"}
+"""exported variant -> the eager variant it is compared with (same outputs: raw or post-processed)."""
+
+
+def best_seconds(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Best of ``repeats`` runs of each function after one warm-up each, the functions alternating."""
+    for fn in fns.values():
         fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: min(t) for name, t in times.items()}
+
+
+def build_cfg():
+    cfg = add_export_config(get_config(CONFIG))
+    cfg.MODEL.DEVICE = "cpu"
+    return cfg
+
+
+def variant_fns(names: list[str], model, c2_model: Caffe2Model | None, inputs: list[dict]) -> dict[str, Callable]:
+    fns: dict[str, Callable] = {}
+    if "eager" in names:
+        fns["eager"] = lambda: model(inputs)
+    if "eager_raw" in names:
+        fns["eager_raw"] = lambda: model.inference(inputs, do_postprocess=False)
+    if "protobuf" in names:
+        protobuf_model = ProtobufModel(c2_model.predict_net, c2_model.init_net)
+        c2_inputs = convert_batched_inputs_to_c2_format(inputs, 32, "cpu")
+        fns["protobuf"] = lambda: protobuf_model(c2_inputs)
+    if "caffe2" in names:
+        fns["caffe2"] = lambda: c2_model(inputs)
+    return fns
+
+
+def run_child(args: argparse.Namespace) -> None:
+    """Measure one variant in this fresh process; print its seconds as the last line."""
+    inputs = sample_input(*args.size)
+    model = c2_model = None
+    if args.child.startswith("eager"):
+        model = build_model(build_cfg()).eval()
+        model.load_state_dict(torch.load(os.path.join(args.work_dir, "model.pth")))
+    else:
+        c2_model = Caffe2Model.load_protobuf(args.work_dir)
+    with torch.no_grad():
+        seconds = best_seconds(variant_fns([args.child], model, c2_model, inputs), args.repeats)
+    print(seconds[args.child])
+
+
+def fresh_process_seconds(args: argparse.Namespace, work_dir: str) -> dict[str, float]:
+    seconds = {}
+    for name in VARIANTS:
+        cmd = [sys.executable, os.path.abspath(__file__), "--child", name, "--work-dir", work_dir,
+               "--threads", str(args.threads), "--repeats", str(args.repeats), "--size", *map(str, args.size)]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        seconds[name] = float(out.strip().splitlines()[-1])
+    return seconds
 
 
 def main() -> None:
@@ -63,12 +129,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--size", type=int, nargs=2, default=(800, 1216), metavar=("H", "W"))
+    parser.add_argument("--child", choices=list(VARIANTS), help=argparse.SUPPRESS)
+    parser.add_argument("--work-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(args.threads)
+    if args.child:
+        run_child(args)
+        return
 
-    cfg = add_export_config(get_config(CONFIG))
-    cfg.MODEL.DEVICE = "cpu"
+    cfg = build_cfg()
     torch.manual_seed(0)
     model = build_model(cfg).eval()
     inputs = sample_input(*args.size)
@@ -78,25 +148,27 @@ def main() -> None:
     c2_model = Caffe2Tracer(cfg, model, inputs).export_caffe2()
     export_s = time.perf_counter() - start
 
-    c2_inputs = convert_batched_inputs_to_c2_format(inputs, model.backbone.size_divisibility, "cpu")
-    protobuf_model = ProtobufModel(c2_model.predict_net, c2_model.init_net)
     with torch.no_grad():
         num_detections = len(model(inputs)[0]["instances"])
-        eager_s = best_seconds(lambda: model(inputs), args.repeats)
-        eager_raw_s = best_seconds(lambda: model.inference(inputs, do_postprocess=False), args.repeats)
-        protobuf_s = best_seconds(lambda: protobuf_model(c2_inputs), args.repeats)
-        c2_call_s = best_seconds(lambda: c2_model(inputs), args.repeats)
+        same = best_seconds(variant_fns(list(VARIANTS), model, c2_model, inputs), args.repeats)
     c2_detections = len(c2_model(inputs)[0]["instances"])
+    with tempfile.TemporaryDirectory() as work_dir:
+        torch.save(model.state_dict(), os.path.join(work_dir, "model.pth"))
+        c2_model.save_protobuf(work_dir)
+        fresh = fresh_process_seconds(args, work_dir)
 
     h, w = args.size
     print(f"mask_rcnn_R_50_FPN_3x, CPU, {args.threads} threads, input {h}x{w}, "
           f"{num_detections} eager / {c2_detections} exported detections, best of {args.repeats}")
     print(f"export time (Caffe2Tracer.export_caffe2): {export_s:8.2f} s   (target <= 60 s)")
-    print(f"{'per image':<44}{'seconds':>10}{'exported/eager':>16}")
-    print(f"{'eager model(inputs)':<44}{eager_s:>10.3f}")
-    print(f"{'eager inference(do_postprocess=False)':<44}{eager_raw_s:>10.3f}")
-    print(f"{'exported ProtobufModel(data, im_info)':<44}{protobuf_s:>10.3f}{protobuf_s / eager_raw_s:>15.2f}x")
-    print(f"{'exported Caffe2Model(inputs)':<44}{c2_call_s:>10.3f}{c2_call_s / eager_s:>15.2f}x")
+    print(f"{'per image, seconds':<40}{'same process':>14}{'ratio':>8}{'fresh process':>16}{'ratio':>8}")
+    for name, label in VARIANTS.items():
+        row = f"{label:<40}"
+        for seconds in (same, fresh):
+            ratio = f"{seconds[name] / seconds[BASELINE[name]]:.2f}x" if name in BASELINE else ""
+            row += f"{seconds[name]:>14.3f}{ratio:>8}" if seconds is same else f"{seconds[name]:>16.3f}{ratio:>8}"
+        print(row)
+    print("ratio: exported / eager on the same outputs (target <= 1.00x)")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+import torch
+
 from ..errors import Detectron2ExportError, OperatorInputError
 from .arguments import decode_arguments
 from .inplace import INPLACE_KERNELS, plan_inplace
@@ -30,6 +32,8 @@ class BoundOp:
     outputs: tuple[str, ...]
     inplace_fn: Callable[..., tuple | None] | None = None
     """Writes into input 0 (see ``inplace.py``); returns None when ``fn`` must run instead."""
+    contiguous_inputs: tuple[int, ...] = ()
+    """Inputs made row-major before the call, the copy stored back in the blob (``layout.py``)."""
 
 
 def describe_op(net_name: str, index: int, op: caffe2_pb2.OperatorDef | BoundOp) -> str:
@@ -65,7 +69,10 @@ def bind_operator(op: caffe2_pb2.OperatorDef, index: int = 0, net_name: str = ""
         kwargs = bind_args(spec, decode_arguments(op.arg, op.type, spec.array_args))
     except Exception as e:
         raise with_context(e, describe_op(net_name, index, op)) from e
-    return BoundOp(index, op.type, spec.fn, kwargs, tuple(op.input), tuple(op.output))
+    contiguous = tuple(i for i in spec.contiguous_inputs if i < len(op.input))
+    return BoundOp(
+        index, op.type, spec.fn, kwargs, tuple(op.input), tuple(op.output), contiguous_inputs=contiguous
+    )
 
 
 class Net:
@@ -108,6 +115,10 @@ class Net:
                 for i, value in enumerate(args):
                     if value is None:
                         raise OperatorInputError(f"input blob {op.inputs[i]!r} is empty (never fed or computed)")
+                for i in op.contiguous_inputs:
+                    value = args[i]
+                    if isinstance(value, torch.Tensor) and not value.is_contiguous():
+                        args[i] = blobs[op.inputs[i]] = value.contiguous()
                 results = None if op.inplace_fn is None else op.inplace_fn(*args, **op.kwargs)
                 if results is None:
                     results = op.fn(*args, **op.kwargs)

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ..errors import Detectron2ExportError, OperatorInputError
+from .layout import channels_last_filters
 from .proto import caffe2_pb2
 from .workspace import Workspace
 
@@ -24,6 +25,8 @@ class ProtobufModel(nn.Module):
     Graph inputs are the predict net's external inputs that the init net did not produce, in
     external-input order (normally ``data``, ``im_info``); ``forward`` returns the external outputs
     in order. Output blobs are emptied after each run, so a failed run never returns stale results.
+    Convolution filters are stored channels-last (``layout.py``) and dead intermediates are
+    overwritten in place (``inplace.py``): outputs equal a plain run's up to float rounding.
     """
 
     _ids = itertools.count(0)
@@ -42,6 +45,8 @@ class ProtobufModel(nn.Module):
         self._input_blobs = [b for b in predict_net.external_input if not self._ws.HasBlob(b)]
         for blob in self._input_blobs:
             self._ws.CreateBlob(blob)
+        converted = channels_last_filters(predict_net, self._ws.blobs)
+        logger.debug(f"{len(converted)} convolution filters stored channels-last")
         # Only the external outputs are fetched: dead intermediates may be overwritten in place.
         self._ws.CreateNet(predict_net, inplace=True)
         self._error_msgs: set[str] = set()

@@ -54,6 +54,9 @@ class OpSpec:
     """Inclusive (min, max) number of outputs an OperatorDef may name; max -1 means unbounded."""
     ignored_args: frozenset[str] = field(default_factory=frozenset)
     """Arguments Caffe2 accepts but that do not change the result here (e.g. ``engine`` hints)."""
+    contiguous_inputs: tuple[int, ...] = ()
+    """Inputs the kernel reads as row-major tensors (see ``layout.py``): the executor converts a
+    channels-last blob once and stores the copy back, so later readers share it."""
 
     @property
     def array_args(self) -> frozenset[str]:
@@ -74,6 +77,7 @@ def register_op(
     n_inputs: tuple[int, int] = (1, 1),
     n_outputs: tuple[int, int] = (1, 1),
     ignored_args: tuple[str, ...] = (),
+    contiguous_inputs: tuple[int, ...] = (),
 ) -> Callable[[Callable[..., tuple]], Callable[..., tuple]]:
     """Decorator registering ``fn`` as the implementation of Caffe2 op ``op_type``."""
 
@@ -82,7 +86,9 @@ def register_op(
             raise ValueError(
                 f"Caffe2 op {op_type!r} registered twice: {_OPS[op_type].fn.__module__} and {fn.__module__}"
             )
-        _OPS[op_type] = OpSpec(op_type, fn, tuple(args), n_inputs, n_outputs, frozenset(ignored_args))
+        _OPS[op_type] = OpSpec(
+            op_type, fn, tuple(args), n_inputs, n_outputs, frozenset(ignored_args), tuple(contiguous_inputs)
+        )
         return fn
 
     return deco

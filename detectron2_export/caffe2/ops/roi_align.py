@@ -185,7 +185,7 @@ _ROI_ALIGN_ARGS = (
 )
 
 
-@register_op("RoIAlign", n_inputs=(2, 2), args=_ROI_ALIGN_ARGS)
+@register_op("RoIAlign", n_inputs=(2, 2), args=_ROI_ALIGN_ARGS, contiguous_inputs=(0,))
 def roi_align_op(features: Tensor, rois: Tensor, **args) -> tuple[Tensor]:
     """Runtime entry through ``torch.ops._caffe2.RoIAlign``."""
     return (caffe2_torch_ops().RoIAlign(features, rois, **args),)
