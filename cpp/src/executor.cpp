@@ -27,6 +27,9 @@ BoundOp bind_operator(const OperatorSpec& op, int index) {
   bound.args = bind_args(op.type, bound.schema->args, bound.schema->ignored_args, op.args);
   bound.inputs = op.inputs;
   bound.outputs = op.outputs;
+  for (size_t i : bound.schema->contiguous_inputs) {
+    if (i < op.inputs.size()) bound.contiguous_inputs.push_back(i);
+  }
   return bound;
 }
 
@@ -92,6 +95,9 @@ void Net::run(BlobMap& blobs, const at::Device& device, OpTimes* op_seconds) con
           throw OperatorInputError("input blob '" + name + "' is empty (never fed or computed)");
         }
         inputs.push_back(it->second);
+      }
+      for (size_t i : op.contiguous_inputs) {
+        if (!inputs[i].is_contiguous()) inputs[i] = blobs[op.inputs[i]] = inputs[i].contiguous();
       }
       Tensors results = op.schema->fn(inputs, op.args);
       if (results.size() < op.outputs.size()) {

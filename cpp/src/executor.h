@@ -28,6 +28,7 @@ struct BoundOp {
   BoundArgs args;
   std::vector<std::string> inputs;
   std::vector<std::string> outputs;
+  std::vector<size_t> contiguous_inputs;  // the schema's, limited to the inputs this op names
 };
 
 // "net 'name' op #3 'Conv' (inputs ['x', 'w'], outputs ['y'])".
@@ -45,8 +46,9 @@ class Net {
   Net(const NetSpec& spec, const std::set<std::string>& existing_blobs);
 
   // Runs the ops in order on `blobs`. Ops without inputs (fills) create their outputs on the CPU;
-  // they are moved to `device`, where every other op computes. With `op_seconds`, each op's wall time
-  // is added to its type's entry.
+  // they are moved to `device`, where every other op computes. An op's contiguous_inputs that are not
+  // row-major are copied to row-major first and the copy replaces the blob. With `op_seconds`, each
+  // op's wall time is added to its type's entry.
   void run(BlobMap& blobs, const at::Device& device, OpTimes* op_seconds = nullptr) const;
 
   const std::string& name() const { return name_; }

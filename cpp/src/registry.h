@@ -31,6 +31,9 @@ struct OpSchema {
   std::pair<int, int> n_inputs{1, 1};   // inclusive (min, max); max kUnbounded for any number
   std::pair<int, int> n_outputs{1, 1};
   std::set<std::string> ignored_args;  // accepted but without effect here
+  // Inputs the kernel reads as row-major memory (see layout.h): the executor converts a blob in any
+  // other layout once and stores the copy back, so later readers of the blob share it.
+  std::vector<size_t> contiguous_inputs;
 };
 
 // Registers `schema`; a type registered twice is a programming error (std::logic_error).

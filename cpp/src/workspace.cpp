@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "errors.h"
+#include "layout.h"
 
 namespace c2rt {
 
@@ -59,6 +60,7 @@ ProtobufModel::ProtobufModel(const NetSpec& predict_net, const NetSpec& init_net
     if (!workspace_.has_blob(name)) input_names_.push_back(name);
   }
   for (const std::string& name : input_names_) workspace_.create_blob(name);
+  channels_last_filters_ = channels_last_filters(predict_net_, workspace_.blob_map());
   workspace_.create_net(predict_net_);
 }
 

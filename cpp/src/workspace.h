@@ -28,6 +28,8 @@ class Workspace {
   // An empty blob, unless it already exists.
   void create_blob(const std::string& name);
   std::vector<std::string> blobs() const;
+  // The blobs themselves, for load-time passes that re-store them (layout.h).
+  BlobMap& blob_map() { return blobs_; }
 
   void run_net_once(const NetSpec& net);
   // Binds the net's ops once (later run_net calls only execute them); every op output becomes an
@@ -47,7 +49,8 @@ class Workspace {
 
 // Runs `init_net` once into a private workspace, then `predict_net` per call. The graph inputs are the
 // predict net's external inputs that the init net did not produce, in order (normally data, im_info);
-// run() returns the external outputs in order.
+// run() returns the external outputs in order. Convolution filters on the CPU are stored channels-last
+// (layout.h): outputs equal a plain run's up to float rounding, and may come back channels-last.
 class ProtobufModel {
  public:
   ProtobufModel(const NetSpec& predict_net, const NetSpec& init_net, at::Device device = at::kCPU);
@@ -55,6 +58,8 @@ class ProtobufModel {
   const std::vector<std::string>& input_names() const { return input_names_; }
   const std::vector<std::string>& output_names() const { return predict_net_.external_output; }
   const NetSpec& predict_net() const { return predict_net_; }
+  // The filter blobs stored channels-last at load time (sorted).
+  const std::vector<std::string>& channels_last_filter_names() const { return channels_last_filters_; }
 
   // With `op_seconds`, accumulates each op type's wall time (see Net::run).
   std::vector<at::Tensor> run(const std::vector<at::Tensor>& inputs, OpTimes* op_seconds = nullptr);
@@ -63,6 +68,7 @@ class ProtobufModel {
   NetSpec predict_net_;
   Workspace workspace_;
   std::vector<std::string> input_names_;
+  std::vector<std::string> channels_last_filters_;
 };
 
 }  // namespace c2rt

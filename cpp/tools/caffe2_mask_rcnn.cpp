@@ -134,6 +134,7 @@ int run() {
             << ", data " << c2rt::shape_str(input.data.sizes().vec()) << " (size_divisibility " << divisibility << ")";
 
   c2rt::ProtobufModel model(predict_net, init_net, device);
+  LOG(INFO) << model.channels_last_filter_names().size() << " convolution filters stored channels-last";
   if (model.input_names() != std::vector<std::string>{"data", "im_info"}) {
     throw c2rt::OperatorInputError("predict net graph inputs=" + c2rt::names_str(model.input_names()) +
                                    ", expected ['data', 'im_info']");

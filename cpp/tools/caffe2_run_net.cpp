@@ -10,7 +10,8 @@
 //
 // --batch_dir=DIR runs every subdirectory of DIR as one case: predict_net.pb, optional init_net.pb,
 // input_<k>.npy; it writes output_<k>.npy, or error.txt with the error when the case fails.
-// --list_ops prints the registered op types.
+// --list_ops prints the registered op types. --show_layout prints the convolution filters stored
+// channels-last at load time and the memory layout of each output (see src/layout.h).
 #include <gflags/gflags.h>
 
 #include <algorithm>
@@ -21,6 +22,7 @@
 #include <sstream>
 
 #include "errors.h"
+#include "layout.h"
 #include "npy.h"
 #include "proto_io.h"
 #include "registry.h"
@@ -37,6 +39,7 @@ DEFINE_int32(iters, 0, "time this many more runs after the first");
 DEFINE_int32(threads, 0, "ATen intra-op threads (0: ATen's default)");
 DEFINE_bool(list_ops, false, "print the registered op types and exit");
 DEFINE_bool(profile, false, "with --iters, print the time spent per op type");
+DEFINE_bool(show_layout, false, "print the filters stored channels-last and the memory layout of each output");
 
 namespace fs = std::filesystem;
 
@@ -60,6 +63,13 @@ void write_outputs(const c2rt::ProtobufModel& model, const std::vector<at::Tenso
   for (size_t k = 0; k < outputs.size(); ++k) {
     c2rt::write_npy((dir / ("output_" + std::to_string(k) + ".npy")).string(), outputs[k]);
     names << model.output_names()[k] << "\n";
+  }
+}
+
+void print_layout(const c2rt::ProtobufModel& model, const std::vector<at::Tensor>& outputs) {
+  std::cout << "Channels-last filters: " << c2rt::names_str(model.channels_last_filter_names()) << std::endl;
+  for (size_t k = 0; k < outputs.size(); ++k) {
+    std::cout << "Output '" << model.output_names()[k] << "' layout: " << c2rt::layout_name(outputs[k]) << std::endl;
   }
 }
 
@@ -88,6 +98,7 @@ int run_single(const at::Device& device) {
   std::vector<at::Tensor> inputs;
   for (const std::string& path : split_commas(FLAGS_inputs)) inputs.push_back(c2rt::read_npy(path));
   const std::vector<at::Tensor> outputs = run_timed(model, inputs, FLAGS_iters);
+  if (FLAGS_show_layout) print_layout(model, outputs);
   if (!FLAGS_output_dir.empty()) write_outputs(model, outputs, FLAGS_output_dir);
   return 0;
 }

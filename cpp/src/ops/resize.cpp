@@ -32,6 +32,13 @@ at::Tensor nearest_index(int64_t in_size, int64_t out_size, double scale, const 
   return at::clamp_max(src.to(at::kLong), in_size - 1);
 }
 
+// `scale` is 2**k (k >= 0) and out_size == in_size * scale exactly: then the source index dst / scale
+// equals ATen's nearest index dst * (in / out), with the ratio exact in float.
+bool power_of_two_upscale(int64_t in_size, int64_t out_size, double scale) {
+  const auto k = static_cast<int64_t>(scale);
+  return static_cast<double>(k) == scale && k >= 1 && (k & (k - 1)) == 0 && out_size == in_size * k;
+}
+
 Scales scales_of(const std::string& op, const Tensors& in, const BoundArgs& args) {
   if (in.size() < 2) return {args.f("width_scale"), args.f("height_scale")};
   const at::Tensor& values = in[1];
@@ -50,8 +57,14 @@ Tensors resize_nearest(const Tensors& in, const BoundArgs& args) {
   check_scales("ResizeNearest", s);
   const int64_t h_axis = order == "NCHW" ? 2 : 1, w_axis = order == "NCHW" ? 3 : 2;
   const int64_t in_h = x.size(h_axis), in_w = x.size(w_axis);
-  const at::Tensor rows = nearest_index(in_h, output_size(in_h, s.height), s.height, x.device());
-  const at::Tensor cols = nearest_index(in_w, output_size(in_w, s.width), s.width, x.device());
+  const int64_t out_h = output_size(in_h, s.height), out_w = output_size(in_w, s.width);
+  if (order == "NCHW" && x.is_floating_point() && power_of_two_upscale(in_h, out_h, s.height) &&
+      power_of_two_upscale(in_w, out_w, s.width)) {
+    // The same source indices in one kernel (FPN's top-down 2x upsampling), in any memory layout.
+    return {at::upsample_nearest2d(x, {out_h, out_w})};
+  }
+  const at::Tensor rows = nearest_index(in_h, out_h, s.height, x.device());
+  const at::Tensor cols = nearest_index(in_w, out_w, s.width, x.device());
   return {x.index_select(h_axis, rows).index_select(w_axis, cols)};
 }
 

@@ -188,7 +188,8 @@ Pooling pooling_of(const BoundArgs& args) {
           args.b("aligned")};
 }
 
-// (R, C, pooled_h, pooled_w), or (R, pooled_h, pooled_w, C) for NHWC; the kernel runs on NCHW.
+// (R, C, pooled_h, pooled_w), or (R, pooled_h, pooled_w, C) for NHWC; the kernel runs on NCHW
+// row-major memory (.contiguous() copies only features in another layout, e.g. when run directly).
 Tensors pooled(const std::string& op, const Tensors& in, const BoundArgs& args, int64_t box_cols) {
   const at::Tensor &features = in[0], &rois = in[1];
   check(op, features, rois, box_cols);
@@ -234,9 +235,11 @@ std::vector<ArgSpec> roi_align_args() {
 
 }  // namespace
 
+// Both kernels read the features as row-major memory: a channels-last blob (a convolution output) is
+// converted once by the executor and the copy shared by every RoIAlign reading it (box and mask heads).
 void register_roi_align_ops() {
-  register_op({"RoIAlign", roi_align, roi_align_args(), {2, 2}});
-  register_op({"RoIAlignRotated", roi_align_rotated, roi_align_args(), {2, 2}});
+  register_op({"RoIAlign", roi_align, roi_align_args(), {2, 2}, {1, 1}, {}, {0}});
+  register_op({"RoIAlignRotated", roi_align_rotated, roi_align_args(), {2, 2}, {1, 1}, {}, {0}});
 }
 
 }  // namespace c2rt
