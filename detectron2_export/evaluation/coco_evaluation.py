@@ -9,6 +9,7 @@ import itertools
 import json
 import logging
 import os
+import tempfile
 from collections import OrderedDict
 from typing import Sequence
 
@@ -20,6 +21,7 @@ from pycocotools.cocoeval import COCOeval
 from yacs.config import CfgNode
 
 from detectron2_export.data import MetadataCatalog
+from detectron2_export.data.datasets.coco import convert_to_coco_json
 from detectron2_export.data.datasets.paths import require_path
 from detectron2_export.errors import ConfigError, DatasetError
 from detectron2_export.structures import BoxMode, Instances
@@ -44,8 +46,10 @@ class COCOEvaluator(DatasetEvaluator):
     The tasks are bbox, plus segm when predictions have ``pred_masks`` and keypoints when they
     have ``pred_keypoints`` (unless ``tasks`` names them). Results are percentages:
     ``{"bbox": {"AP": ..., "AP50", "AP75", "APs", "APm", "APl", "AP-<class>": ...}, ...}``.
-    Only single-process evaluation and pycocotools' own COCOeval are used: ``distributed``,
-    ``use_fast_impl`` and ``allow_cached_coco`` are accepted for compatibility with upstream calls.
+    A dataset without ``json_file`` in its metadata is converted to COCO json first
+    (``<output_dir>/<dataset_name>_coco_format.json``, reused when ``allow_cached_coco``), and
+    ``json_file`` is set to it. Only single-process evaluation and pycocotools' own COCOeval are
+    used: ``distributed`` and ``use_fast_impl`` are accepted for compatibility with upstream calls.
     """
 
     def __init__(
@@ -81,10 +85,8 @@ class COCOEvaluator(DatasetEvaluator):
         self._metadata = MetadataCatalog.get(dataset_name)
         json_file = self._metadata.get("json_file")
         if json_file is None:
-            raise DatasetError(
-                f"COCOEvaluator: dataset {dataset_name!r} has no json_file in its metadata, expected a dataset "
-                "registered with register_coco_instances (converting other datasets to COCO json is not supported)"
-            )
+            json_file = _convert_to_cached_coco_json(dataset_name, output_dir, allow_cached_coco)
+            self._metadata.json_file = json_file
         require_path(json_file, f"COCOEvaluator({dataset_name!r})", "json_file")
         with contextlib.redirect_stdout(io.StringIO()):
             self._coco_api = COCO(os.fspath(json_file))
@@ -220,6 +222,29 @@ class COCOEvaluator(DatasetEvaluator):
         logger.info("Per-category %s AP: \n%s", iou_type, per_category_table(per_category))
         results.update({"AP-" + name: ap for name, ap in per_category})
         return results
+
+
+_temporary_cache_dir: tempfile.TemporaryDirectory | None = None
+
+
+def _convert_to_cached_coco_json(dataset_name: str, output_dir: str | None, allow_cached: bool) -> str:
+    """Convert a dataset without a COCO json file; the json lies in output_dir, else in a directory
+    removed when the process exits."""
+    global _temporary_cache_dir
+    logger.info("'%s' has no json_file in its metadata. Trying to convert it to COCO format ...", dataset_name)
+    if not output_dir:
+        if _temporary_cache_dir is None:
+            _temporary_cache_dir = tempfile.TemporaryDirectory(prefix="coco_evaluator_")
+        output_dir = _temporary_cache_dir.name
+    cache_path = os.path.join(output_dir, f"{dataset_name}_coco_format.json")
+    try:
+        convert_to_coco_json(dataset_name, cache_path, allow_cached=allow_cached)
+    except DatasetError as e:
+        raise DatasetError(
+            f"COCOEvaluator: dataset {dataset_name!r} has no json_file in its metadata, and converting it to "
+            f"COCO format failed: {e}"
+        ) from e
+    return cache_path
 
 
 def instances_to_coco_json(instances: Instances, img_id: int) -> list[dict]:

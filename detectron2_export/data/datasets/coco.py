@@ -1,15 +1,20 @@
-"""COCO-format json -> detectron2 dataset dicts, and registration of COCO-format datasets."""
+"""COCO-format json <-> detectron2 dataset dicts, and registration of COCO-format datasets."""
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import io
+import json
 import logging
 import os
+import tempfile
 import time
-from typing import Any
+from typing import Any, Callable
 
+import numpy as np
 import pycocotools.mask as mask_util
+import torch
 
 from detectron2_export.errors import DatasetError
 from detectron2_export.structures import BoxMode
@@ -17,7 +22,13 @@ from detectron2_export.structures import BoxMode
 from ..catalog import DatasetCatalog, MetadataCatalog
 from .paths import require_path
 
-__all__ = ["load_coco_json", "load_sem_seg", "register_coco_instances"]
+__all__ = [
+    "load_coco_json",
+    "load_sem_seg",
+    "convert_to_coco_dict",
+    "convert_to_coco_json",
+    "register_coco_instances",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -166,6 +177,178 @@ def load_sem_seg(gt_root: str, image_root: str, gt_ext: str = "png", image_ext: 
                        image_root, gt_root, len(inputs), len(gts), len(stems))
     logger.info("Loaded %d images with semantic segmentation from %s", len(stems), image_root)
     return [{"file_name": inputs[s], "sem_seg_file_name": gts[s]} for s in stems]
+
+
+def _polygons_area(polygons: list, where: str) -> float:
+    """Sum of the shoelace areas of one instance's polygons, as ``PolygonMasks.area``."""
+    area = 0.0
+    for polygon in polygons:
+        coords = np.asarray(polygon, dtype=np.float64).reshape(-1)
+        if coords.size % 2 != 0 or coords.size < 6:
+            raise DatasetError(f"{where}: polygon with {coords.size} coordinates, expected an even number >= 6")
+        x, y = coords[0::2], coords[1::2]
+        area += 0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1)))
+    return area
+
+
+def _coco_segmentation(segm: Any, where: str) -> tuple[list | dict, float]:
+    """A detectron2 segmentation (polygons or RLE) -> its json-serializable COCO form and its area."""
+    if isinstance(segm, list):
+        polygons = [[float(v) for v in np.asarray(poly).reshape(-1)] for poly in segm]
+        return polygons, _polygons_area(polygons, where)
+    if isinstance(segm, dict):
+        if "counts" not in segm or "size" not in segm:
+            raise DatasetError(f"{where}: RLE segmentation with keys {sorted(segm)}, expected 'counts' and 'size'")
+        rle = dict(segm)
+        if isinstance(rle["counts"], list):  # uncompressed RLE: pycocotools only measures compressed ones
+            area = mask_util.area(mask_util.frPyObjects(rle, *rle["size"]))
+        else:
+            area = mask_util.area(rle)
+            if isinstance(rle["counts"], bytes):
+                rle["counts"] = rle["counts"].decode("ascii")  # json cannot hold bytes
+        return rle, float(area)
+    raise DatasetError(
+        f"{where}: segmentation of type {type(segm).__name__}, expected polygons (list[list[float]]) or an RLE dict"
+    )
+
+
+def _coco_keypoints(keypoints: Any) -> tuple[list, int]:
+    """Continuous keypoint coordinates -> COCO pixel indices (x, y - 0.5, the inverse of loading)."""
+    values = np.asarray(keypoints, dtype=np.float64).reshape(-1).tolist()
+    coco = [v - 0.5 if i % 3 != 2 else int(v) for i, v in enumerate(values)]
+    return coco, sum(1 for v in coco[2::3] if v > 0)
+
+
+def _coco_annotation(annotation: dict, reverse_id: Callable[[int], int], where: str) -> dict:
+    """One detectron2 instance dict -> a COCO annotation without its "id" and "image_id"."""
+    for key in ("bbox", "bbox_mode", "category_id"):
+        if key not in annotation:
+            raise DatasetError(f"{where}: annotation has no {key!r}, expected keys bbox, bbox_mode, category_id")
+    bbox = annotation["bbox"]
+    if isinstance(bbox, (np.ndarray, torch.Tensor)):
+        if bbox.ndim != 1:
+            raise DatasetError(f"{where}: bbox of shape {tuple(bbox.shape)}, expected a 1-dimensional box")
+        bbox = bbox.tolist()
+    bbox = list(bbox)
+    if len(bbox) not in (4, 5):
+        raise DatasetError(f"{where}: bbox={bbox}, expected 4 numbers (or 5 for a rotated box)")
+    to_mode = BoxMode.XYWH_ABS if len(bbox) == 4 else BoxMode.XYWHA_ABS
+    bbox = BoxMode.convert(bbox, BoxMode(annotation["bbox_mode"]), to_mode)
+
+    if "segmentation" in annotation:
+        segmentation, area = _coco_segmentation(annotation["segmentation"], where)
+    else:  # w * h, for axis-aligned and rotated boxes alike
+        area = float(bbox[2]) * float(bbox[3])
+
+    category_id = annotation["category_id"]
+    try:
+        dataset_category_id = int(reverse_id(category_id))
+    except KeyError:
+        raise DatasetError(
+            f"{where}: category_id={category_id}, expected a contiguous id of thing_dataset_id_to_contiguous_id"
+        ) from None
+    coco = {
+        "bbox": [round(float(v), 3) for v in bbox],
+        "area": float(area),
+        "iscrowd": int(annotation.get("iscrowd", 0)),
+        "category_id": dataset_category_id,
+    }
+    if "keypoints" in annotation:
+        coco["keypoints"], num_keypoints = _coco_keypoints(annotation["keypoints"])
+        coco["num_keypoints"] = int(annotation.get("num_keypoints", num_keypoints))
+    if "segmentation" in annotation:
+        coco["segmentation"] = segmentation
+    return coco
+
+
+def convert_to_coco_dict(dataset_name: str) -> dict:
+    """A registered dataset in detectron2's format -> a COCO instances json dict.
+
+    Needs ``thing_classes`` in the dataset's metadata; contiguous category ids are mapped back with
+    ``thing_dataset_id_to_contiguous_id`` when the metadata has it. Boxes become XYWH_ABS (rotated
+    ones stay XYWHA_ABS), areas come from the segmentation when there is one, else from the box,
+    keypoints get -0.5 on x, y, and annotation ids count from 1. The dataset dicts are not modified.
+    """
+    dataset_dicts = DatasetCatalog.get(dataset_name)
+    metadata = MetadataCatalog.get(dataset_name)
+    where = f"convert_to_coco_dict({dataset_name!r})"
+    thing_classes = metadata.get("thing_classes")
+    if thing_classes is None:
+        raise DatasetError(f"{where}: metadata has no thing_classes, expected the list of class names")
+    id_map = metadata.get("thing_dataset_id_to_contiguous_id")
+    if id_map is not None:
+        reverse_mapping = {contiguous: dataset_id for dataset_id, contiguous in id_map.items()}
+        reverse_id: Callable[[int], int] = reverse_mapping.__getitem__
+    else:
+        reverse_id = int
+    if id_map is not None and sorted(id_map.values()) != list(range(len(thing_classes))):
+        raise DatasetError(
+            f"{where}: thing_dataset_id_to_contiguous_id values={sorted(id_map.values())}, "
+            f"expected 0..{len(thing_classes) - 1} (one per thing_classes entry)"
+        )
+    categories = [{"id": reverse_id(i), "name": name} for i, name in enumerate(thing_classes)]
+
+    logger.info("Converting dataset dicts into COCO format")
+    coco_images: list[dict] = []
+    coco_annotations: list[dict] = []
+    for index, image_dict in enumerate(dataset_dicts):
+        image_where = f"{where}, image {index}"
+        missing = [k for k in ("width", "height", "file_name") if k not in image_dict]
+        if missing:
+            raise DatasetError(f"{image_where}: no {missing}, expected width, height and file_name")
+        coco_image = {
+            "id": image_dict.get("image_id", index),
+            "width": int(image_dict["width"]),
+            "height": int(image_dict["height"]),
+            "file_name": str(image_dict["file_name"]),
+        }
+        coco_images.append(coco_image)
+        for annotation in image_dict.get("annotations", []):
+            coco = _coco_annotation(annotation, reverse_id, f"{image_where} (id {coco_image['id']})")
+            coco_annotations.append({"id": len(coco_annotations) + 1, "image_id": coco_image["id"], **coco})
+    logger.info("Conversion finished, #images: %d, #annotations: %d", len(coco_images), len(coco_annotations))
+
+    coco_dict = {
+        "info": {
+            "date_created": str(datetime.datetime.now()),
+            "description": "Automatically generated COCO json file for Detectron2.",
+        },
+        "images": coco_images,
+        "categories": categories,
+        "licenses": None,
+    }
+    if coco_annotations:  # without the key, COCOEvaluator treats the set as a test set
+        coco_dict["annotations"] = coco_annotations
+    return coco_dict
+
+
+def convert_to_coco_json(dataset_name: str, output_file: str | os.PathLike, allow_cached: bool = True) -> None:
+    """Write :func:`convert_to_coco_dict` of a registered dataset to ``output_file``.
+
+    With ``allow_cached``, an existing ``output_file`` is kept as is (delete it when the dataset
+    changes). The json is written to a temporary file first and moved into place, so a reader
+    never sees half a file.
+    """
+    output_file = os.fspath(output_file)
+    directory = os.path.dirname(output_file)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    if allow_cached and os.path.exists(output_file):
+        logger.warning("Using previously cached COCO format annotations at '%s'. "
+                       "You need to clear the cache file if your dataset has been modified.", output_file)
+        return
+    logger.info("Converting annotations of dataset '%s' to COCO format ...", dataset_name)
+    coco_dict = convert_to_coco_dict(dataset_name)
+    logger.info("Caching COCO format annotations at '%s' ...", output_file)
+    fd, tmp_file = tempfile.mkstemp(dir=directory or None, prefix=os.path.basename(output_file), suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(coco_dict, f)
+        os.replace(tmp_file, output_file)
+    except BaseException:
+        if os.path.exists(tmp_file):
+            os.remove(tmp_file)
+        raise
 
 
 def register_coco_instances(
