@@ -55,7 +55,7 @@ void rethrow_with_context(const std::exception& error, const std::string& contex
   throw OperatorInputError(context + ": std::exception: " + error.what());
 }
 
-Net::Net(const NetSpec& spec, const std::set<std::string>& existing_blobs) : name_(spec.name) {
+Net::Net(const NetSpec& spec, const std::set<std::string>& existing_blobs, bool inplace) : name_(spec.name) {
   ops_.reserve(spec.ops.size());
   for (size_t index = 0; index < spec.ops.size(); ++index) {
     const OperatorSpec& op = spec.ops[index];
@@ -64,6 +64,10 @@ Net::Net(const NetSpec& spec, const std::set<std::string>& existing_blobs) : nam
     } catch (const std::exception& e) {
       rethrow_with_context(e, describe_op(name_, static_cast<int>(index), op.type, op.inputs, op.outputs));
     }
+  }
+  if (inplace) {
+    const std::set<std::string> outputs(spec.external_output.begin(), spec.external_output.end());
+    for (int index : plan_inplace(spec.ops, outputs)) ops_[index].inplace_fn = inplace_kernel(spec.ops[index].type);
   }
   std::set<std::string> known = existing_blobs;
   known.insert(spec.external_input.begin(), spec.external_input.end());
@@ -78,6 +82,14 @@ Net::Net(const NetSpec& spec, const std::set<std::string>& existing_blobs) : nam
     }
     known.insert(op.outputs.begin(), op.outputs.end());
   }
+}
+
+std::vector<int64_t> Net::inplace_op_indices() const {
+  std::vector<int64_t> indices;
+  for (const BoundOp& op : ops_) {
+    if (op.inplace_fn) indices.push_back(op.index);
+  }
+  return indices;
 }
 
 void Net::run(BlobMap& blobs, const at::Device& device, OpTimes* op_seconds) const {
@@ -99,7 +111,8 @@ void Net::run(BlobMap& blobs, const at::Device& device, OpTimes* op_seconds) con
       for (size_t i : op.contiguous_inputs) {
         if (!inputs[i].is_contiguous()) inputs[i] = blobs[op.inputs[i]] = inputs[i].contiguous();
       }
-      Tensors results = op.schema->fn(inputs, op.args);
+      std::optional<Tensors> inplace_results = op.inplace_fn ? op.inplace_fn(inputs, op.args) : std::nullopt;
+      Tensors results = inplace_results ? std::move(*inplace_results) : op.schema->fn(inputs, op.args);
       if (results.size() < op.outputs.size()) {
         throw OperatorInputError("computed " + std::to_string(results.size()) + " outputs, expected " +
                                  std::to_string(op.outputs.size()));

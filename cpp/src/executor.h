@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "inplace.h"
 #include "net_spec.h"
 #include "registry.h"
 
@@ -29,6 +30,8 @@ struct BoundOp {
   std::vector<std::string> inputs;
   std::vector<std::string> outputs;
   std::vector<size_t> contiguous_inputs;  // the schema's, limited to the inputs this op names
+  // Writes into input 0 (inplace.h); when it returns nullopt, schema->fn runs instead.
+  InplaceFn inplace_fn = nullptr;
 };
 
 // "net 'name' op #3 'Conv' (inputs ['x', 'w'], outputs ['y'])".
@@ -42,8 +45,9 @@ std::string describe_op(const std::string& net_name, int index, const std::strin
 class Net {
  public:
   // Binds every op; checks that each input is an existing blob, an external input or produced
-  // by an earlier op.
-  Net(const NetSpec& spec, const std::set<std::string>& existing_blobs);
+  // by an earlier op. `inplace` lets element-wise ops overwrite dead intermediate blobs (inplace.h):
+  // the external outputs are unchanged, but intermediate blobs may hold a later op's result.
+  Net(const NetSpec& spec, const std::set<std::string>& existing_blobs, bool inplace = false);
 
   // Runs the ops in order on `blobs`. Ops without inputs (fills) create their outputs on the CPU;
   // they are moved to `device`, where every other op computes. An op's contiguous_inputs that are not
@@ -53,6 +57,8 @@ class Net {
 
   const std::string& name() const { return name_; }
   const std::vector<BoundOp>& ops() const { return ops_; }
+  // Indices of the ops that run in place (empty unless created with `inplace`).
+  std::vector<int64_t> inplace_op_indices() const;
 
  private:
   std::string name_;

@@ -36,11 +36,11 @@ std::set<std::string> Workspace::blob_names() const {
 
 void Workspace::run_net_once(const NetSpec& net) { Net(net, blob_names()).run(blobs_, device_); }
 
-void Workspace::create_net(const NetSpec& net, bool overwrite) {
+void Workspace::create_net(const NetSpec& net, bool overwrite, bool inplace) {
   if (nets_.count(net.name) && !overwrite) {
     throw Caffe2Error("Workspace: net '" + net.name + "' already exists, pass overwrite=true to replace it");
   }
-  auto created = std::make_unique<Net>(net, blob_names());
+  auto created = std::make_unique<Net>(net, blob_names(), inplace);
   for (const BoundOp& op : created->ops()) {
     for (const std::string& output : op.outputs) create_blob(output);
   }
@@ -48,9 +48,13 @@ void Workspace::create_net(const NetSpec& net, bool overwrite) {
 }
 
 void Workspace::run_net(const std::string& name, OpTimes* op_seconds) {
+  net(name).run(blobs_, device_, op_seconds);
+}
+
+const Net& Workspace::net(const std::string& name) const {
   auto it = nets_.find(name);
   if (it == nets_.end()) throw Caffe2Error("Workspace: net '" + name + "' was not created");
-  it->second->run(blobs_, device_, op_seconds);
+  return *it->second;
 }
 
 ProtobufModel::ProtobufModel(const NetSpec& predict_net, const NetSpec& init_net, at::Device device)
@@ -61,7 +65,7 @@ ProtobufModel::ProtobufModel(const NetSpec& predict_net, const NetSpec& init_net
   }
   for (const std::string& name : input_names_) workspace_.create_blob(name);
   channels_last_filters_ = channels_last_filters(predict_net_, workspace_.blob_map());
-  workspace_.create_net(predict_net_);
+  workspace_.create_net(predict_net_, /*overwrite=*/false, /*inplace=*/true);
 }
 
 std::vector<at::Tensor> ProtobufModel::run(const std::vector<at::Tensor>& inputs, OpTimes* op_seconds) {

@@ -33,9 +33,12 @@ class Workspace {
 
   void run_net_once(const NetSpec& net);
   // Binds the net's ops once (later run_net calls only execute them); every op output becomes an
-  // (empty) blob, as in Caffe2.
-  void create_net(const NetSpec& net, bool overwrite = false);
+  // (empty) blob, as in Caffe2. With `inplace`, element-wise ops may overwrite dead intermediate blobs
+  // (inplace.h): only the external outputs are then guaranteed to hold their own values.
+  void create_net(const NetSpec& net, bool overwrite = false, bool inplace = false);
   void run_net(const std::string& name, OpTimes* op_seconds = nullptr);
+  // A created net; Caffe2Error if there is none of that name.
+  const Net& net(const std::string& name) const;
 
   const at::Device& device() const { return device_; }
 
@@ -51,6 +54,7 @@ class Workspace {
 // predict net's external inputs that the init net did not produce, in order (normally data, im_info);
 // run() returns the external outputs in order. Convolution filters on the CPU are stored channels-last
 // (layout.h): outputs equal a plain run's up to float rounding, and may come back channels-last.
+// Since only the external outputs are fetched, the net runs element-wise ops in place (inplace.h).
 class ProtobufModel {
  public:
   ProtobufModel(const NetSpec& predict_net, const NetSpec& init_net, at::Device device = at::kCPU);
@@ -60,6 +64,8 @@ class ProtobufModel {
   const NetSpec& predict_net() const { return predict_net_; }
   // The filter blobs stored channels-last at load time (sorted).
   const std::vector<std::string>& channels_last_filter_names() const { return channels_last_filters_; }
+  // The predict net's ops that write into their input 0 (inplace.h).
+  std::vector<int64_t> inplace_op_indices() const { return workspace_.net(predict_net_.name).inplace_op_indices(); }
 
   // With `op_seconds`, accumulates each op type's wall time (see Net::run).
   std::vector<at::Tensor> run(const std::vector<at::Tensor>& inputs, OpTimes* op_seconds = nullptr);

@@ -11,7 +11,8 @@
 // --batch_dir=DIR runs every subdirectory of DIR as one case: predict_net.pb, optional init_net.pb,
 // input_<k>.npy; it writes output_<k>.npy, or error.txt with the error when the case fails.
 // --list_ops prints the registered op types. --show_layout prints the convolution filters stored
-// channels-last at load time and the memory layout of each output (see src/layout.h).
+// channels-last at load time and the memory layout of each output (see src/layout.h). --show_inplace
+// prints the indices of the predict net's ops that run in place (see src/inplace.h).
 #include <gflags/gflags.h>
 
 #include <algorithm>
@@ -40,6 +41,7 @@ DEFINE_int32(threads, 0, "ATen intra-op threads (0: ATen's default)");
 DEFINE_bool(list_ops, false, "print the registered op types and exit");
 DEFINE_bool(profile, false, "with --iters, print the time spent per op type");
 DEFINE_bool(show_layout, false, "print the filters stored channels-last and the memory layout of each output");
+DEFINE_bool(show_inplace, false, "print the indices of the predict net's ops that write into their input 0");
 
 namespace fs = std::filesystem;
 
@@ -95,6 +97,7 @@ int run_single(const at::Device& device) {
   const c2rt::NetSpec predict = c2rt::load_net(FLAGS_predict_net);
   const c2rt::NetSpec init = FLAGS_init_net.empty() ? empty_net() : c2rt::load_net(FLAGS_init_net);
   c2rt::ProtobufModel model(predict, init, device);
+  if (FLAGS_show_inplace) std::cout << "In-place ops: " << c2rt::ints_str(model.inplace_op_indices()) << std::endl;
   std::vector<at::Tensor> inputs;
   for (const std::string& path : split_commas(FLAGS_inputs)) inputs.push_back(c2rt::read_npy(path));
   const std::vector<at::Tensor> outputs = run_timed(model, inputs, FLAGS_iters);

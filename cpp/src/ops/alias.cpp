@@ -5,7 +5,8 @@
 namespace c2rt {
 namespace {
 
-// Caffe2 shares the input's storage; blobs are never written in place here, so sharing is safe.
+// Caffe2 shares the input's storage. Sharing is safe: in-place execution (inplace.h) never overwrites
+// the output of an op that may return its input.
 Tensors alias_with_name(const Tensors& in, const BoundArgs&) { return {in[0]}; }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // Copy ops (SPEC 5.14): identities on values; the device copies move tensors where a GPU exists.
-// No op modifies a blob in place, so an identity may return its input tensor itself.
+// An identity may return its input tensor itself: in-place execution (inplace.h) never overwrites the
+// output of an op that may return its input, and no op kernel modifies its inputs.
 #include "op_args.h"
 #include "ops/ops.h"
 

@@ -1,6 +1,7 @@
 """Copy ops (SPEC 5.14): identities on values; the device copies move tensors where a GPU exists.
 
-Blobs are never modified in place by any op, so an identity may return its input tensor itself.
+An identity may return its input tensor itself: op kernels never modify their inputs, and in-place
+execution (``inplace.py``) never overwrites the output of an op that may return its input.
 """
 
 from __future__ import annotations
