@@ -26,7 +26,8 @@ def export_caffe2_detection_model(model: torch.nn.Module, tensor_inputs: tuple[t
     logger.info("Exporting a %s model via ONNX ...", type(model).__name__)
     onnx_model = export_onnx_model(model, tensor_inputs)
     init_net, predict_net = onnx_graph_to_caffe2_net(onnx_model)  # logs the op table
+    del onnx_model  # a second copy of every weight
 
-    predict_net, init_net = run_passes(predict_net, init_net, tensor_inputs)
+    predict_net, init_net = run_passes(predict_net, init_net, tensor_inputs, inplace=True)
     model.encode_additional_info(predict_net, init_net)
     return predict_net, init_net

@@ -7,6 +7,7 @@ fresh blob names for helper outputs, and new initializers a rule needs (e.g. a f
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import numpy as np
@@ -36,9 +37,36 @@ def node_attributes(node: onnx.NodeProto) -> dict[str, Any]:
     return attrs
 
 
+_INFERENCE_VALUES_LIMIT = 4096
+"""Initializers with more elements reach shape inference as typed graph inputs without values."""
+
+
+def _for_shape_inference(model: onnx.ModelProto) -> onnx.ModelProto:
+    """``model`` without the values of its large initializers.
+
+    Shape inference only reads the values of small, shape-like constants (Reshape targets, Slice
+    bounds...); the weights only matter by type and shape. Handing it every weight would serialise
+    and parse the whole model several times: seconds and gigabytes for a 100M-float FC layer.
+    """
+    graph = model.graph
+    light = onnx.ModelProto(ir_version=model.ir_version)
+    light.opset_import.extend(model.opset_import)
+    light.functions.extend(model.functions)
+    light.graph.name = graph.name
+    for field in ("node", "input", "output", "value_info", "sparse_initializer"):
+        getattr(light.graph, field).extend(getattr(graph, field))
+    inputs = {i.name for i in graph.input}
+    for init in graph.initializer:
+        if math.prod(init.dims) <= _INFERENCE_VALUES_LIMIT:
+            light.graph.initializer.append(init)
+        elif init.name not in inputs:
+            light.graph.input.append(onnx.helper.make_tensor_value_info(init.name, init.data_type, init.dims))
+    return light
+
+
 def _static_shapes(model: onnx.ModelProto) -> dict[str, Shape]:
     try:
-        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False)
+        inferred = onnx.shape_inference.infer_shapes(_for_shape_inference(model), strict_mode=False)
     except Exception as e:  # custom ops or invalid shapes: fall back to what the exporter recorded
         logger.debug("ONNX shape inference failed (%s); using recorded value_info only", e)
         inferred = model
@@ -48,7 +76,7 @@ def _static_shapes(model: onnx.ModelProto) -> dict[str, Shape]:
         tensor_type = info.type.tensor_type
         if tensor_type.HasField("shape"):
             shapes[info.name] = [d.dim_value if d.HasField("dim_value") else None for d in tensor_type.shape.dim]
-    for init in graph.initializer:
+    for init in model.graph.initializer:
         shapes[init.name] = list(init.dims)
     return shapes
 
@@ -62,9 +90,11 @@ class ConversionContext:
         for entry in model.opset_import:
             self.opsets[domain_key(entry.domain)] = entry.version
         self.opset: int = self.opsets.get(ONNX_DOMAIN, onnx.defs.onnx_opset_version())
-        self._constants: dict[str, np.ndarray] = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+        # decoded when first read: holding every weight as an array too would double the memory
+        self._graph_initializers: dict[str, onnx.TensorProto] = {i.name: i for i in graph.initializer}
+        self._constants: dict[str, np.ndarray] = {}
         self._shapes = _static_shapes(model)
-        self._used_names: set[str] = set(self._constants)
+        self._used_names: set[str] = set(self._graph_initializers)
         self._used_names.update(i.name for i in graph.input)
         for node in graph.node:
             self._used_names.update(node.input)
@@ -86,7 +116,19 @@ class ConversionContext:
 
     def constant(self, name: str) -> np.ndarray | None:
         """The value of blob ``name`` if it is known at conversion time (initializer or Constant)."""
+        if name not in self._constants and name in self._graph_initializers:
+            self._constants[name] = numpy_helper.to_array(self._graph_initializers[name])
         return self._constants.get(name)
+
+    def initializer_names(self) -> list[str]:
+        """The graph's initializers, then those the rules added, in order."""
+        return [*self._graph_initializers, *self.new_initializers]
+
+    def initializer_value(self, name: str) -> np.ndarray:
+        """The value of initializer ``name``, decoded afresh unless a rule read it already (not kept)."""
+        if name in self._constants:
+            return self._constants[name]
+        return numpy_helper.to_array(self._graph_initializers[name])
 
     def set_constant(self, name: str, value: np.ndarray) -> None:
         self._constants[name] = np.asarray(value)

@@ -8,12 +8,11 @@ from __future__ import annotations
 import logging
 
 import onnx
-from onnx import numpy_helper
 
 from ...caffe2.proto import caffe2_pb2
 from .context import ConversionContext
 from .registry import get_converter
-from .tensors import make_fill_op
+from .tensors import set_fill_op
 
 logger = logging.getLogger(__name__)
 
@@ -65,18 +64,19 @@ def onnx_graph_to_caffe2_net(onnx_model: onnx.ModelProto) -> tuple[caffe2_pb2.Ne
     ops = _drop_unread_constants(_convert_nodes(graph, ctx), ctx, set(graph_outputs))
 
     read = {name for op in ops for name in op.input} | set(graph_outputs)
-    initializers = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
-    initializers.update(ctx.new_initializers)
+    initializers = ctx.initializer_names()
     params = [name for name in initializers if name in read]
 
     init_net = caffe2_pb2.NetDef(name=f"{graph.name}_init")
-    init_net.op.extend(make_fill_op(name, initializers[name]) for name in params)
+    for name in params:  # built in place, one weight decoded at a time
+        set_fill_op(init_net.op.add(), name, ctx.initializer_value(name))
     init_net.external_output.extend(params)
 
     predict_net = caffe2_pb2.NetDef(name=f"{graph.name}_predict")
     predict_net.op.extend(ops)
     predict_net.device_option.CopyFrom(caffe2_pb2.DeviceOption(device_type=caffe2_pb2.PROTO_CPU))
-    predict_net.external_input.extend(i.name for i in graph.input if i.name not in initializers)
+    initializer_set = set(initializers)
+    predict_net.external_input.extend(i.name for i in graph.input if i.name not in initializer_set)
     predict_net.external_input.extend(params)
     predict_net.external_output.extend(graph_outputs)
 

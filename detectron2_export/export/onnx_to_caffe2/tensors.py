@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from onnx import TensorProto
 
+from ...caffe2.arguments import make_argument
+from ...caffe2.packed import extend_packed
 from ...caffe2.proto import caffe2_pb2
 from ...errors import UnsupportedOnnxNodeError
-from ..protobuf_utils import make_operator_def
 
 _C2 = caffe2_pb2.TensorProto
 
@@ -57,14 +60,45 @@ def fill_op_type(dtype: np.dtype) -> str:
     )
 
 
-def make_fill_op(output: str, array: np.ndarray, name: str = "") -> caffe2_pb2.OperatorDef:
-    """One fill op producing ``array`` (any shape, scalars included) into blob ``output``."""
+_FLOATS_FIELD = caffe2_pb2.Argument.DESCRIPTOR.fields_by_name["floats"].number
+
+
+def add_argument(op: caffe2_pb2.OperatorDef, name: str, value: Any) -> None:
+    """Append ``make_argument(name, value)`` to ``op.arg``.
+
+    A float32 array is written straight into the new argument: appending a finished message
+    copies it, which costs seconds and a second copy in memory for a weight of 100M floats.
+    """
+    if isinstance(value, np.ndarray) and value.dtype == np.float32:
+        arg = op.arg.add()
+        arg.name = name
+        extend_packed(arg, _FLOATS_FIELD, value, "<f4")
+    else:
+        op.arg.append(make_argument(name, value))
+
+
+def set_fill_op(op: caffe2_pb2.OperatorDef, output: str, array: np.ndarray, name: str = "") -> None:
+    """Make the empty ``op`` (e.g. ``net.op.add()``) the fill op producing ``array`` into blob ``output``.
+
+    Building it in place inside its net avoids copying large values (see ``add_argument``).
+    """
     array = np.asarray(array)
-    op_type = fill_op_type(array.dtype)
-    if op_type == "GivenTensorStringFill":
+    op.type = fill_op_type(array.dtype)
+    if name:
+        op.name = name
+    op.output.append(output)
+    if op.type == "GivenTensorStringFill":
         values = [v if isinstance(v, bytes) else str(v).encode("utf-8") for v in array.ravel().tolist()]
-    elif op_type == "GivenTensorBoolFill":
+    elif op.type == "GivenTensorBoolFill":
         values = array.astype(np.int64).ravel()
     else:
         values = array.ravel()
-    return make_operator_def(op_type, [], [output], name=name, values=values, shape=list(array.shape))
+    add_argument(op, "values", values)
+    add_argument(op, "shape", list(array.shape))
+
+
+def make_fill_op(output: str, array: np.ndarray, name: str = "") -> caffe2_pb2.OperatorDef:
+    """One fill op producing ``array`` (any shape, scalars included) into blob ``output``."""
+    op = caffe2_pb2.OperatorDef()
+    set_fill_op(op, output, array, name)
+    return op

@@ -97,14 +97,21 @@ def op_stats(net_def: caffe2_pb2.NetDef) -> str:
 
 
 def run_passes(
-    predict_net: caffe2_pb2.NetDef, init_net: caffe2_pb2.NetDef, tensor_inputs: Sequence[torch.Tensor]
+    predict_net: caffe2_pb2.NetDef,
+    init_net: caffe2_pb2.NetDef,
+    tensor_inputs: Sequence[torch.Tensor],
+    inplace: bool = False,
 ) -> tuple[caffe2_pb2.NetDef, caffe2_pb2.NetDef]:
-    """Apply ``PIPELINE`` to copies of the converted nets; returns ``(predict_net, init_net)``.
+    """Apply ``PIPELINE`` to the converted nets; returns ``(predict_net, init_net)``.
 
     ``tensor_inputs`` are the graph's input tensors, in ``external_input`` order: their devices
-    decide whether the GPU steps run and where ops are placed.
+    decide whether the GPU steps run and where ops are placed. The passes work on copies of the
+    nets unless ``inplace`` (for a caller that drops them: copying an init net holding large
+    weights costs seconds); the returned init net is a new one either way.
     """
-    state = PassState(copy.deepcopy(predict_net), copy.deepcopy(init_net), tensor_inputs)
+    if not inplace:
+        predict_net, init_net = copy.deepcopy(predict_net), copy.deepcopy(init_net)
+    state = PassState(predict_net, init_net, tensor_inputs)
     on_gpu = any(t.device.type != "cpu" for t in tensor_inputs)
     for step in PIPELINE:
         if step.gpu_only and not on_gpu:

@@ -1,6 +1,7 @@
 import numpy as np
 
 from detectron2_export.caffe2.proto import caffe2_pb2
+from detectron2_export.caffe2.workspace import Workspace
 from detectron2_export.export.passes import get_params_from_init_net
 from tests.export.passes.helpers import net, op
 
@@ -24,3 +25,26 @@ def test_params_and_device_options_of_their_producers():
     assert device_options["w"] == CUDA
     assert device_options["idx"] == caffe2_pb2.DeviceOption()
     assert device_options["w_cpu"] == caffe2_pb2.DeviceOption()  # a CUDA op, but its output is on the CPU
+
+
+def test_params_equal_fetched_blobs_and_share_no_memory():
+    """Arrays are taken from the scratch workspace without FetchBlob's copy, but two blobs holding
+    one tensor (``Alias``) still come back as independent arrays, as FetchBlob gives them."""
+    fills = [
+        op("GivenTensorFill", [], ["w"], values=[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], shape=[2, 3]),
+        op("Alias", ["w"], ["w_alias"]),
+        op("GivenTensorIntFill", [], ["i"], values=[7, -8], shape=[2]),
+        op("GivenTensorBoolFill", [], ["flags"], values=[1, 0], shape=[2]),
+        op("GivenTensorFill", [], ["scalar"], values=[0.5], shape=[]),
+    ]
+    init = net(fills, external_output=["w", "w_alias", "i", "flags", "scalar"])
+    params, _ = get_params_from_init_net(init)
+    ws = Workspace("reference")
+    ws.RunNetOnce(init)
+    for name in init.external_output:
+        expected = ws.FetchBlob(name)
+        assert params[name].dtype == expected.dtype and params[name].shape == expected.shape, name
+        np.testing.assert_array_equal(params[name], expected, err_msg=name)
+    assert not np.shares_memory(params["w"], params["w_alias"])
+    params["w"][0, 0] = 100.0
+    assert params["w_alias"][0, 0] == 1.0

@@ -1,3 +1,4 @@
+import copy
 import logging
 from types import SimpleNamespace
 
@@ -76,3 +77,18 @@ def test_gpu_inputs_run_the_device_steps():
     assert all(o.device_option == cuda for o in new_predict.op)
     assert all(o.device_option == cuda for o in new_init.op)
     np.testing.assert_array_equal(new_init.op[0].arg[0].floats, [2.0])
+
+
+def test_inplace_run_gives_the_same_nets_without_copying_the_init_net(monkeypatch):
+    expected = [n.SerializeToString() for n in run_passes(*_converted_nets(), [torch.zeros(1, 2, 2, 2)])]
+    predict, init = _converted_nets()
+    deepcopy = copy.deepcopy
+
+    def no_init_net_copy(x, memo=None):
+        assert x is not init, "the init net (it holds the weights) was deep-copied"
+        return deepcopy(x, memo)
+
+    monkeypatch.setattr(copy, "deepcopy", no_init_net_copy)
+    got = run_passes(predict, init, [torch.zeros(1, 2, 2, 2)], inplace=True)
+    assert [n.SerializeToString() for n in got] == expected
+    assert predict.op[0].type == "Mul"  # the given predict net was worked on
