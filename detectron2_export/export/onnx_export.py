@@ -43,6 +43,12 @@ def export_onnx_model(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> onn
         # the TorchScript exporter and its options are deprecated in favour of dynamo; they are what
         # upstream used, and this module is the one place to swap for a torch.export-based path
         warnings.filterwarnings("ignore", category=DeprecationWarning)
+        # Expected TracerWarnings: c10.py's Python control flow on shapes and split sizes is traced
+        # on purpose (the graph is for one image, checked before export), and the kernels of the
+        # _caffe2 ops (raised from torch._ops) run inside the one node the tracer records for them
+        warnings.filterwarnings(
+            "ignore", category=torch.jit.TracerWarning, module=r"(detectron2_export\.export\.c10|torch\._ops)$"
+        )
         torch.onnx.export(
             model,
             (inputs,),

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import struct
 
@@ -229,6 +230,17 @@ class TestUserBackboneExport:
         assert ("org.pytorch._caffe2", "BoxWithNMSLimit") in custom
         assert ("org.pytorch._caffe2", "AliasWithName") in custom
         assert len(onnx_model.graph.input) >= 2
+
+    def test_export_logs_a_summary_without_tracer_warnings(self, tiny_export, caplog, recwarn):
+        cfg, model, inputs, _, _ = tiny_export
+        with caplog.at_level(logging.DEBUG, logger="detectron2_export.export.onnx_to_caffe2.converter"):
+            Caffe2Tracer(cfg, model, inputs).export_caffe2()
+        # c10's shape-dependent Python is traced on purpose (one image): no TracerWarning from it
+        assert not [w for w in recwarn if issubclass(w.category, torch.jit.TracerWarning)]
+        info = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO and "ONNX export Done" in r.getMessage()]
+        assert len(info) == 1 and "\n" not in info[0] and " Conv, " in info[0], info
+        debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG and "predict_net ops" in r.getMessage()]
+        assert len(debug) == 1 and "GenerateProposals" in debug[0] and debug[0].count("\n") > 20
 
     def test_export_torchscript_matches_traceable_model(self, tiny_export):
         cfg, model, inputs, _, _ = tiny_export

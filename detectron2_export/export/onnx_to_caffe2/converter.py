@@ -6,6 +6,7 @@ This module never names an op: every node goes through the rule the registry pic
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 import onnx
 
@@ -80,5 +81,12 @@ def onnx_graph_to_caffe2_net(onnx_model: onnx.ModelProto) -> tuple[caffe2_pb2.Ne
     predict_net.external_input.extend(params)
     predict_net.external_output.extend(graph_outputs)
 
-    logger.info("ONNX export Done. Exported predict_net (before optimizations):\n%s", format_net_table(predict_net))
+    counts = Counter(op.type for op in predict_net.op)
+    logger.info(
+        "ONNX export Done. Exported predict_net (before optimizations): %d ops (%s), %d parameters",
+        len(predict_net.op),
+        ", ".join(f"{n} {t}" for t, n in counts.most_common()),
+        len(params),
+    )
+    logger.debug("predict_net ops:\n%s", format_net_table(predict_net))
     return init_net, predict_net
