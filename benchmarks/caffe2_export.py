@@ -119,8 +119,10 @@ def fresh_process_seconds(args: argparse.Namespace, work_dir: str) -> dict[str, 
     for name in VARIANTS:
         cmd = [sys.executable, os.path.abspath(__file__), "--child", name, "--work-dir", work_dir,
                "--threads", str(args.threads), "--repeats", str(args.repeats), "--size", *map(str, args.size)]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-        seconds[name] = float(out.strip().splitlines()[-1])
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"measuring {name!r} in a fresh process failed ({' '.join(cmd)}):\n{proc.stderr[-3000:]}")
+        seconds[name] = float(proc.stdout.strip().splitlines()[-1])
     return seconds
 
 
