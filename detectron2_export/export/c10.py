@@ -329,7 +329,12 @@ class Caffe2FastRCNNOutputsInference:
         class_logits, box_regression = predictions
         num_classes = box_predictor.num_classes
         if num_classes + 1 == class_logits.shape[1]:
-            class_prob = F.softmax(class_logits, -1)
+            # A sigmoid classifier (USE_SIGMOID_CE / USE_FED_LOSS) also has K+1 logits; as in eager
+            # predict_probs, each is a sigmoid, and BoxWithNMSLimit ignores the background column.
+            if getattr(box_predictor, "use_sigmoid_ce", False):
+                class_prob = torch.sigmoid(class_logits)
+            else:
+                class_prob = F.softmax(class_logits, -1)
         else:
             assert num_classes == class_logits.shape[1]
             class_prob = torch.sigmoid(class_logits)

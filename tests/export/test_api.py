@@ -105,6 +105,19 @@ def _image(h: int, w: int, seed: int) -> torch.Tensor:
     return torch.randint(0, 256, (3, h, w), generator=g).to(torch.float32)
 
 
+def assert_same_detections(eager, exported) -> None:
+    """Same classes, scores within 1e-4 and boxes with IoU > 0.999, compared as sets."""
+    assert len(eager) > 0
+    assert len(exported) == len(eager)
+    # BoxWithNMSLimit writes class by class; eager sorts by score
+    order_e = torch.argsort(eager.pred_classes * 10 - eager.scores)
+    order_c = torch.argsort(exported.pred_classes * 10 - exported.scores)
+    assert torch.equal(eager.pred_classes[order_e], exported.pred_classes[order_c])
+    torch.testing.assert_close(exported.scores[order_c], eager.scores[order_e], atol=1e-4, rtol=0)
+    iou = pairwise_iou(eager.pred_boxes[order_e], exported.pred_boxes[order_c]).diagonal()
+    assert float(iou.min()) > 0.999
+
+
 @pytest.fixture(scope="module")
 def tiny_export(tmp_path_factory):
     """(cfg, model, inputs, Caffe2Model, saved dir) for the tiny user-backbone model."""
@@ -212,15 +225,18 @@ class TestUserBackboneExport:
         with torch.no_grad():
             eager = model(inputs)[0]["instances"]
         exported = c2_model(inputs)[0]["instances"]
-        assert len(eager) > 0
-        assert len(exported) == len(eager)
-        # BoxWithNMSLimit writes class by class; eager sorts by score: compare as sets
-        order_e = torch.argsort(eager.pred_classes * 10 - eager.scores)
-        order_c = torch.argsort(exported.pred_classes * 10 - exported.scores)
-        assert torch.equal(eager.pred_classes[order_e], exported.pred_classes[order_c])
-        torch.testing.assert_close(exported.scores[order_c], eager.scores[order_e], atol=1e-4, rtol=0)
-        iou = pairwise_iou(eager.pred_boxes[order_e], exported.pred_boxes[order_c]).diagonal()
-        assert float(iou.min()) > 0.999
+        assert_same_detections(eager, exported)
+
+    def test_sigmoid_classifier_reproduces_eager(self):
+        # USE_SIGMOID_CE keeps K+1 logits: the export must use sigmoids as eager does, not a softmax
+        cfg = tiny_rcnn_cfg()
+        cfg.MODEL.ROI_BOX_HEAD.USE_SIGMOID_CE = True
+        model = tiny_rcnn(cfg)
+        inputs = [{"image": _image(96, 128, 0)}]
+        c2_model = Caffe2Tracer(cfg, model, inputs).export_caffe2()
+        with torch.no_grad():
+            eager = model(inputs)[0]["instances"]
+        assert_same_detections(eager, c2_model(inputs)[0]["instances"])
 
     def test_export_onnx_has_caffe2_custom_ops(self, tiny_export):
         cfg, model, inputs, _, _ = tiny_export
