@@ -7,7 +7,9 @@ kernel. The rotated variant samples the same grid in the RoI's frame, rotated in
 
 from __future__ import annotations
 
+import functools
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 import torchvision
@@ -19,6 +21,9 @@ from .box_utils import caffe2_torch_ops
 
 _ROTATED_CHUNK = 64
 """RoIs sampled together by RoIAlignRotated (bounds the memory of the gathered corners)."""
+
+_PARALLEL_MIN_ROIS = 32
+"""Fewest RoIs per thread for which RoIAlign splits its work across threads."""
 
 
 def _check(op: str, features: Tensor, rois: Tensor, order: str, box_cols: int) -> None:
@@ -72,11 +77,32 @@ def roi_align(
     if aligned:  # Caffe2 rejects negative sizes here (unaligned RoIs are widened to 1 instead)
         scaled = rois[:, 1:] * spatial_scale - 0.5
         _check_sizes("RoIAlign", scaled[:, 2] - scaled[:, 0], scaled[:, 3] - scaled[:, 1])
-    x = features if order == "NCHW" else features.permute(0, 3, 1, 2)
-    y = torchvision.ops.roi_align(
-        x.contiguous(), rois, (pooled_h, pooled_w), spatial_scale, sampling_ratio, aligned
-    )
+    x = (features if order == "NCHW" else features.permute(0, 3, 1, 2)).contiguous()
+    y = _pool_upright(x, rois, (pooled_h, pooled_w), spatial_scale, sampling_ratio, aligned)
     return y if order == "NCHW" else y.permute(0, 2, 3, 1).contiguous()
+
+
+@functools.lru_cache(maxsize=None)
+def _executor(workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(workers, thread_name_prefix="caffe2_roi_align")
+
+
+def _pool_upright(
+    x: Tensor, rois: Tensor, output_size: tuple[int, int], spatial_scale: float, sampling_ratio: int, aligned: bool
+) -> Tensor:
+    """``torchvision.ops.roi_align``, the RoIs split across torch's intra-op threads on CPU.
+
+    torchvision's CPU kernel runs on one thread; each RoI's output depends only on that RoI, so
+    pooling chunks in parallel (the kernel releases the GIL) gives the same tensor.
+    """
+    chunks = min(torch.get_num_threads(), rois.shape[0] // _PARALLEL_MIN_ROIS)
+    if chunks < 2 or x.device.type != "cpu" or torch.jit.is_tracing():
+        return torchvision.ops.roi_align(x, rois, output_size, spatial_scale, sampling_ratio, aligned)
+    parts = _executor(chunks).map(
+        lambda part: torchvision.ops.roi_align(x, part, output_size, spatial_scale, sampling_ratio, aligned),
+        rois.chunk(chunks),
+    )
+    return torch.cat(list(parts))
 
 
 def roi_align_rotated(

@@ -55,6 +55,29 @@ def test_matches_naive_loop_reference(aligned, sampling_ratio):
     torch.testing.assert_close(y, naive_roi_align(x, rois, (3, 4), 0.25, sampling_ratio, aligned))
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_many_rois_split_across_threads_give_the_single_call_result(threads, monkeypatch):
+    g = torch.Generator().manual_seed(3)
+    x, rois = torch.rand(2, 4, 20, 24, generator=g), random_rois(200, (80, 96), 2, g)
+    expected = torchvision.ops.roi_align(x, rois, (5, 5), 0.25, 0, True)  # one call, one thread
+    calls = []
+    original = torchvision.ops.roi_align
+
+    def counting_roi_align(features, boxes, *args):
+        calls.append(len(boxes))
+        return original(features, boxes, *args)
+
+    monkeypatch.setattr(torchvision.ops, "roi_align", counting_roi_align)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        (y,) = run_single_op("RoIAlign", [x, rois], spatial_scale=0.25, pooled_h=5, pooled_w=5, sampling_ratio=0, aligned=True)
+    finally:
+        torch.set_num_threads(previous)
+    assert torch.equal(y, expected)
+    assert len(calls) == threads and sum(calls) == 200
+
+
 def test_nhwc_and_four_column_rois():
     g = torch.Generator().manual_seed(1)
     x, rois = torch.rand(1, 3, 10, 10, generator=g), random_rois(5, (10, 10), 1, g)
