@@ -112,3 +112,24 @@ def run_batch(tools: CppTools, cases: list[Case], threads: int = 1) -> dict[str,
 
 def run_tool(binary: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     return subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=timeout)
+
+
+def run_net_on_files(
+    tools: CppTools, d: Path, predict: caffe2_pb2.NetDef, init: caffe2_pb2.NetDef, inputs: list[np.ndarray],
+    *flags: str,
+) -> tuple[dict[str, np.ndarray], str]:
+    """Write the nets and inputs into ``d``, run ``caffe2_run_net`` (1 thread, extra ``flags``) on
+    them, and return the external outputs by name and the tool's stdout."""
+    (d / "model.pb").write_bytes(predict.SerializeToString())
+    (d / "model_init.pb").write_bytes(init.SerializeToString())
+    paths = []
+    for k, value in enumerate(inputs):
+        paths.append(str(d / f"input_{k}.npy"))
+        np.save(paths[-1], value)
+    out = d / "out"
+    proc = run_tool(tools.run_net, f"--predict_net={d / 'model.pb'}", f"--init_net={d / 'model_init.pb'}",
+                    f"--inputs={','.join(paths)}", f"--output_dir={out}", "--threads=1", *flags)
+    assert proc.returncode == 0, proc.stderr
+    names = list(predict.external_output)
+    assert (out / "outputs.txt").read_text().split() == names
+    return {name: np.load(out / f"output_{k}.npy") for k, name in enumerate(names)}, proc.stdout

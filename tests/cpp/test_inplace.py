@@ -25,7 +25,7 @@ from detectron2_export.caffe2.proto import caffe2_pb2
 from detectron2_export.caffe2.protobuf_model import ProtobufModel
 from tests.caffe2.helpers import make_op
 
-from .cpp_runner import CppTools, run_tool
+from .cpp_runner import CppTools, run_net_on_files
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cpp")]
 
@@ -79,19 +79,7 @@ def _torch_reference(data: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> di
 
 def _run_cpp(tools: CppTools, d: Path, predict: caffe2_pb2.NetDef, init: caffe2_pb2.NetDef,
              inputs: list[np.ndarray], *flags: str) -> tuple[dict[str, np.ndarray], str]:
-    (d / "model.pb").write_bytes(predict.SerializeToString())
-    (d / "model_init.pb").write_bytes(init.SerializeToString())
-    paths = []
-    for k, value in enumerate(inputs):
-        paths.append(str(d / f"input_{k}.npy"))
-        np.save(paths[-1], value)
-    out = d / "out"
-    proc = run_tool(tools.run_net, f"--predict_net={d / 'model.pb'}", f"--init_net={d / 'model_init.pb'}",
-                    f"--inputs={','.join(paths)}", f"--output_dir={out}", "--threads=1", "--show_inplace", *flags)
-    assert proc.returncode == 0, proc.stderr
-    names = list(predict.external_output)
-    assert (out / "outputs.txt").read_text().split() == names
-    return {name: np.load(out / f"output_{k}.npy") for k, name in enumerate(names)}, proc.stdout
+    return run_net_on_files(tools, d, predict, init, inputs, "--show_inplace", *flags)
 
 
 def _printed_plan(stdout: str) -> list[int]:

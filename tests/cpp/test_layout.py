@@ -21,7 +21,7 @@ from detectron2_export.caffe2.protobuf_model import ProtobufModel
 from detectron2_export.caffe2.proto import caffe2_pb2
 from tests.caffe2.helpers import make_op
 
-from .cpp_runner import run_tool
+from .cpp_runner import run_net_on_files
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cpp")]
 
@@ -99,19 +99,9 @@ def layout_run(cpp_tools, tmp_path_factory):
     predict, init = _nets(params)
     inputs = _inputs()
     d = tmp_path_factory.mktemp("layout")
-    (d / "model.pb").write_bytes(predict.SerializeToString())
-    (d / "model_init.pb").write_bytes(init.SerializeToString())
-    paths = []
-    for k, value in enumerate(inputs):
-        paths.append(str(d / f"input_{k}.npy"))
-        np.save(paths[-1], value)
-    out = d / "out"
-    proc = run_tool(cpp_tools.run_net, f"--predict_net={d / 'model.pb'}", f"--init_net={d / 'model_init.pb'}",
-                    f"--inputs={','.join(paths)}", f"--output_dir={out}", "--threads=1", "--show_layout")
-    assert proc.returncode == 0, proc.stderr
-    assert (out / "outputs.txt").read_text().split() == OUTPUTS
-    outputs = {name: np.load(out / f"output_{k}.npy") for k, name in enumerate(OUTPUTS)}
-    return params, predict, init, inputs, outputs, proc.stdout
+    outputs, stdout = run_net_on_files(cpp_tools, d, predict, init, inputs, "--show_layout")
+    assert list(outputs) == OUTPUTS
+    return params, predict, init, inputs, outputs, stdout
 
 
 def test_only_init_blobs_read_solely_as_filters_are_stored_channels_last(layout_run):
