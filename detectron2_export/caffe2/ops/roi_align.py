@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
@@ -83,7 +84,8 @@ def roi_align(
 
 
 @functools.lru_cache(maxsize=None)
-def _executor(workers: int) -> ThreadPoolExecutor:
+def _executor(workers: int, pid: int) -> ThreadPoolExecutor:
+    # keyed by process: a forked child inherits the pool object but not its threads
     return ThreadPoolExecutor(workers, thread_name_prefix="caffe2_roi_align")
 
 
@@ -98,7 +100,7 @@ def _pool_upright(
     chunks = min(torch.get_num_threads(), rois.shape[0] // _PARALLEL_MIN_ROIS)
     if chunks < 2 or x.device.type != "cpu" or torch.jit.is_tracing():
         return torchvision.ops.roi_align(x, rois, output_size, spatial_scale, sampling_ratio, aligned)
-    parts = _executor(chunks).map(
+    parts = _executor(chunks, os.getpid()).map(
         lambda part: torchvision.ops.roi_align(x, part, output_size, spatial_scale, sampling_ratio, aligned),
         rois.chunk(chunks),
     )

@@ -1,3 +1,6 @@
+import multiprocessing
+import os
+
 import pytest
 import torch
 import torchvision
@@ -140,3 +143,20 @@ def test_opcheck():
     torch.library.opcheck(torch.ops._caffe2.RoIAlign.default, (x, rois, "NCHW", 1.0, 2, 2, -1, True))
     rotated = random_rois(3, (8, 8), 1, g, columns=6)
     torch.library.opcheck(torch.ops._caffe2.RoIAlignRotated.default, (x, rotated, "NCHW", 1.0, 2, 2, 2, True))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_threaded_pooling_works_in_a_forked_child():
+    g = torch.Generator().manual_seed(4)
+    x, rois = torch.rand(1, 2, 16, 16, generator=g), random_rois(128, (64, 64), 1, g)
+    args = dict(spatial_scale=0.25, pooled_h=2, pooled_w=2, sampling_ratio=0, aligned=True)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        (expected,) = run_single_op("RoIAlign", [x, rois], **args)  # the parent's pool now exists
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(1) as pool:  # the child must not wait on the parent's (absent) threads
+            (got,) = pool.apply_async(run_single_op, ("RoIAlign", [x, rois]), args).get(timeout=60)
+    finally:
+        torch.set_num_threads(previous)
+    assert torch.equal(got, expected)
