@@ -7,13 +7,13 @@ temporary name in the same directory, then renamed).
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import TypeVar
 
 from google.protobuf import text_format
 from google.protobuf.message import DecodeError, Message
 
 from ..errors import ProtobufError
+from ..utils.file_io import atomic_write
 from .proto import caffe2_pb2
 
 M = TypeVar("M", bound=Message)
@@ -74,13 +74,5 @@ def save_net(message: Message, path: str | os.PathLike, as_text: bool | None = N
     """Write ``message`` atomically: text when ``as_text`` (default: by the file suffix), else binary."""
     text = _is_text(path) if as_text is None else as_text
     payload = net_to_text(message).encode("utf-8") if text else message.SerializeToString()
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_write(path) as f:
+        f.write(payload)

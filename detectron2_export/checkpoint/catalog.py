@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 
 from ..errors import CheckpointError
+from ..utils.file_io import atomic_write
 
 __all__ = ["D2_PREFIX", "S3_DETECTRON2_PREFIX", "resolve_url", "get_cache_dir", "cached_path", "get_local_path"]
 
@@ -73,11 +73,5 @@ def _download(url: str, local: str, timeout: float) -> None:
     """Fetch ``url`` to ``local`` atomically (a partial download never appears under that name)."""
     os.makedirs(os.path.dirname(local), exist_ok=True)
     logger.info("Downloading %s ...", url)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(local), prefix=".download-")
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            shutil.copyfileobj(response, out, length=1 << 20)
-        os.replace(tmp, local)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_write(local) as out, urllib.request.urlopen(url, timeout=timeout) as response:
+        shutil.copyfileobj(response, out, length=1 << 20)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
@@ -20,6 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError
+from ..utils.file_io import atomic_write
 from .c2_model_loading import align_and_update_state_dicts
 from .catalog import get_local_path
 from .formats import load_checkpoint_file
@@ -149,14 +149,8 @@ class DetectionCheckpointer:
         save_file = os.path.join(self.save_dir, basename)
         self.logger.info("Saving checkpoint to %s", save_file)
         os.makedirs(self.save_dir, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.save_dir, prefix=f".{basename}.")
-        os.close(fd)
-        try:
-            torch.save(data, tmp)
-            os.replace(tmp, save_file)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        with atomic_write(save_file) as f:
+            torch.save(data, f)
         self.tag_last_checkpoint(basename)
 
     def has_checkpoint(self) -> bool:

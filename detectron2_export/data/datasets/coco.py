@@ -8,7 +8,6 @@ import io
 import json
 import logging
 import os
-import tempfile
 import time
 from typing import Any, Callable
 
@@ -18,6 +17,7 @@ import torch
 
 from detectron2_export.errors import DatasetError
 from detectron2_export.structures import BoxMode
+from detectron2_export.utils.file_io import atomic_write
 
 from ..catalog import DatasetCatalog, MetadataCatalog
 from .paths import require_path
@@ -340,15 +340,8 @@ def convert_to_coco_json(dataset_name: str, output_file: str | os.PathLike, allo
     logger.info("Converting annotations of dataset '%s' to COCO format ...", dataset_name)
     coco_dict = convert_to_coco_dict(dataset_name)
     logger.info("Caching COCO format annotations at '%s' ...", output_file)
-    fd, tmp_file = tempfile.mkstemp(dir=directory or None, prefix=os.path.basename(output_file), suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(coco_dict, f)
-        os.replace(tmp_file, output_file)
-    except BaseException:
-        if os.path.exists(tmp_file):
-            os.remove(tmp_file)
-        raise
+    with atomic_write(output_file, "w") as f:
+        json.dump(coco_dict, f)
 
 
 def register_coco_instances(
