@@ -12,35 +12,41 @@ from detectron2_export.caffe2.protobuf_model import ProtobufModel
 from tests.caffe2.helpers import make_op
 
 
+SINGLE_READER_OPS = [
+    ("Conv", ["x", "w"], ["c"]),  # 0
+    ("Relu", ["c"], ["r"]),  # 1: c fresh, read once -> in place
+    ("Relu", ["x"], ["rx"]),  # 2: fed input -> never
+    ("Relu", ["w"], ["rw"]),  # 3: parameter -> never
+    ("Conv", ["r", "w"], ["d"]),  # 4
+    ("Add", ["d", "r"], ["s"]),  # 5: d fresh, read once -> in place
+    ("Relu", ["s"], ["t"]),  # 6: s read again by op 7 -> no
+    ("Add", ["s", "t"], ["u"]),  # 7: s read by op 6 too -> no
+    ("Sum", ["u"], ["v"]),  # 8: u fresh, read once (its kernel defers to Sum, one input) but v is not fresh
+    ("Relu", ["v"], ["out"]),  # 9: producer not fresh -> no
+    ("Conv", ["out", "w"], ["e"]),  # 10
+    ("Relu", ["e"], ["f"]),  # 11: e is a protected (external output) name -> no
+    ("Conv", ["f", "w"], ["g"]),  # 12
+    ("Add", ["g", "g"], ["h"]),  # 13: read twice by the same op -> no
+]
+"""(type, inputs, outputs) of a net whose plan, with "e" protected, is ops 1, 5 and 8 (also run by
+tests/cpp/test_inplace.py)."""
+
+BLOB_VERSION_OPS = [
+    ("Conv", ["x", "w"], ["a"]),  # 0
+    ("Relu", ["a"], ["b"]),  # 1: this version of a is read only here
+    ("Conv", ["b", "w"], ["a"]),  # 2: a rewritten
+    ("Relu", ["a"], ["c"]),  # 3: the new version is read twice (3 and 4)
+    ("Add", ["c", "a"], ["y"]),  # 4: c fresh (Relu), read once
+]
+"""A net whose plan, with "y" protected, is ops 1 and 4."""
+
+
 def test_plan_picks_only_single_reader_fresh_temporaries():
-    ops = [
-        ("Conv", ["x", "w"], ["c"]),  # 0
-        ("Relu", ["c"], ["r"]),  # 1: c fresh, read once -> in place
-        ("Relu", ["x"], ["rx"]),  # 2: fed input -> never
-        ("Relu", ["w"], ["rw"]),  # 3: parameter -> never
-        ("Conv", ["r", "w"], ["d"]),  # 4
-        ("Add", ["d", "r"], ["s"]),  # 5: d fresh, read once -> in place
-        ("Relu", ["s"], ["t"]),  # 6: s read again by op 7 -> no
-        ("Add", ["s", "t"], ["u"]),  # 7: s read by op 6 too -> no
-        ("Sum", ["u"], ["v"]),  # 8: u fresh, read once (its kernel defers to Sum, one input) but v is not fresh
-        ("Relu", ["v"], ["out"]),  # 9: producer not fresh -> no
-        ("Conv", ["out", "w"], ["e"]),  # 10
-        ("Relu", ["e"], ["f"]),  # 11: e is a protected (external output) name -> no
-        ("Conv", ["f", "w"], ["g"]),  # 12
-        ("Add", ["g", "g"], ["h"]),  # 13: read twice by the same op -> no
-    ]
-    assert plan_inplace(ops, {"e"}) == {1, 5, 8}
+    assert plan_inplace(SINGLE_READER_OPS, {"e"}) == {1, 5, 8}
 
 
 def test_plan_follows_blob_versions():
-    ops = [
-        ("Conv", ["x", "w"], ["a"]),  # 0
-        ("Relu", ["a"], ["b"]),  # 1: this version of a is read only here
-        ("Conv", ["b", "w"], ["a"]),  # 2: a rewritten
-        ("Relu", ["a"], ["c"]),  # 3: the new version is read twice (3 and 4)
-        ("Add", ["c", "a"], ["y"]),  # 4: c fresh (Relu), read once
-    ]
-    assert plan_inplace(ops, {"y"}) == {1, 4}
+    assert plan_inplace(BLOB_VERSION_OPS, {"y"}) == {1, 4}
 
 
 def _residual_net() -> caffe2_pb2.NetDef:

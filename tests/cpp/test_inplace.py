@@ -24,6 +24,7 @@ from detectron2_export.caffe2.layout import channels_last_filters
 from detectron2_export.caffe2.proto import caffe2_pb2
 from detectron2_export.caffe2.protobuf_model import ProtobufModel
 from tests.caffe2.helpers import make_op
+from tests.caffe2.test_inplace import BLOB_VERSION_OPS, SINGLE_READER_OPS
 
 from .cpp_runner import CppTools, run_net_on_files
 
@@ -155,37 +156,14 @@ def _runnable(name: str, ops: list[tuple[str, list[str], list[str]]], outputs: l
 PLAN_CASES = {
     "single_reader_fresh_temporaries": (
         [
-            ("Conv", ["x", "w"], ["c"]),  # 0
-            ("Relu", ["c"], ["r"]),  # 1: c fresh, read once -> in place
-            ("Relu", ["x"], ["rx"]),  # 2: fed input -> never
-            ("Relu", ["w"], ["rw"]),  # 3: parameter -> never
-            ("Conv", ["r", "w"], ["d"]),  # 4
-            ("Add", ["d", "r"], ["s"]),  # 5: d fresh, read once -> in place
-            ("Relu", ["s"], ["t"]),  # 6: s read again by op 7 -> no
-            ("Add", ["s", "t"], ["u"]),  # 7: s read by op 6 too -> no
-            ("Sum", ["u"], ["v"]),  # 8: planned; one input, so the regular Sum runs (v is u)
-            ("Relu", ["v"], ["out"]),  # 9: producer not fresh -> no
-            ("Conv", ["out", "w"], ["e"]),  # 10
-            ("Relu", ["e"], ["f"]),  # 11: e is an external output -> no
-            ("Conv", ["f", "w"], ["g"]),  # 12
-            ("Add", ["g", "g"], ["h"]),  # 13: read twice by the same op -> no
+            *SINGLE_READER_OPS,
             ("Alias", ["h"], ["k"]),  # 14
             ("Relu", ["k"], ["m"]),  # 15: k shares h's storage -> no
         ],
         ["e", "rx", "rw", "t", "v", "m"],
         [1, 5, 8],
     ),
-    "blob_versions": (
-        [
-            ("Conv", ["x", "w"], ["a"]),  # 0
-            ("Relu", ["a"], ["b"]),  # 1: this version of a is read only here
-            ("Conv", ["b", "w"], ["a"]),  # 2: a rewritten
-            ("Relu", ["a"], ["c"]),  # 3: the new version is read twice (3 and 4)
-            ("Add", ["c", "a"], ["y"]),  # 4: c fresh (Relu), read once
-        ],
-        ["y"],
-        [1, 4],
-    ),
+    "blob_versions": (BLOB_VERSION_OPS, ["y"], [1, 4]),
 }
 
 
