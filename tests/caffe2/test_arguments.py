@@ -2,7 +2,13 @@ import numpy as np
 import pytest
 import torch
 
-from detectron2_export.caffe2.arguments import decode_argument, decode_arguments, get_arg, make_argument
+from detectron2_export.caffe2.arguments import (
+    add_argument,
+    decode_argument,
+    decode_arguments,
+    get_arg,
+    make_argument,
+)
 from detectron2_export.caffe2.proto import caffe2_pb2
 from detectron2_export.errors import OperatorArgumentError
 
@@ -50,6 +56,16 @@ def test_make_argument_messages_and_tensors():
 def test_make_argument_rejects_mixed_lists():
     with pytest.raises(ValueError, match=r"make_argument: x=\[1, 2.0\]"):
         make_argument("x", [1, 2.0])
+
+
+def test_add_argument_builds_in_place_and_leaves_the_op_unchanged_on_error():
+    op = caffe2_pb2.OperatorDef(type="GivenTensorFill")
+    values = np.arange(6, dtype=np.float32).reshape(2, 3)
+    add_argument(op, "values", values)
+    assert list(op.arg) == [make_argument("values", values)]
+    with pytest.raises(ValueError, match=r"make_argument: x=\[1, 2.0\]"):
+        add_argument(op, "x", [1, 2.0])
+    assert list(op.arg) == [make_argument("values", values)]
 
 
 @pytest.mark.parametrize(

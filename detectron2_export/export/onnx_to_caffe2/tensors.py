@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from onnx import TensorProto
 
-from ...caffe2.arguments import make_argument
-from ...caffe2.packed import extend_packed
+from ...caffe2.arguments import add_argument
 from ...caffe2.proto import caffe2_pb2
 from ...errors import UnsupportedOnnxNodeError
 
@@ -60,27 +57,10 @@ def fill_op_type(dtype: np.dtype) -> str:
     )
 
 
-_FLOATS_FIELD = caffe2_pb2.Argument.DESCRIPTOR.fields_by_name["floats"].number
-
-
-def add_argument(op: caffe2_pb2.OperatorDef, name: str, value: Any) -> None:
-    """Append ``make_argument(name, value)`` to ``op.arg``.
-
-    A float32 array is written straight into the new argument: appending a finished message
-    copies it, which costs seconds and a second copy in memory for a weight of 100M floats.
-    """
-    if isinstance(value, np.ndarray) and value.dtype == np.float32:
-        arg = op.arg.add()
-        arg.name = name
-        extend_packed(arg, _FLOATS_FIELD, value, "<f4")
-    else:
-        op.arg.append(make_argument(name, value))
-
-
 def set_fill_op(op: caffe2_pb2.OperatorDef, output: str, array: np.ndarray, name: str = "") -> None:
     """Make the empty ``op`` (e.g. ``net.op.add()``) the fill op producing ``array`` into blob ``output``.
 
-    Building it in place inside its net avoids copying large values (see ``add_argument``).
+    Building it in place inside its net avoids copying large values (see ``caffe2.arguments.add_argument``).
     """
     array = np.asarray(array)
     op.type = fill_op_type(array.dtype)

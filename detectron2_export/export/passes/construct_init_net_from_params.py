@@ -7,9 +7,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ...caffe2.arguments import add_argument
 from ...caffe2.proto import caffe2_pb2
 from ...errors import ExportError
-from ..onnx_to_caffe2.tensors import add_argument
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,8 @@ import pytest
 from detectron2_export.caffe2.arguments import make_argument
 from detectron2_export.caffe2.proto import caffe2_pb2
 from detectron2_export.caffe2.workspace import Workspace
-from detectron2_export.export.onnx_to_caffe2.tensors import add_argument, fill_op_type, make_fill_op, set_fill_op
+from detectron2_export.caffe2.arguments import add_argument
+from detectron2_export.export.onnx_to_caffe2.tensors import fill_op_type, make_fill_op, set_fill_op
 from detectron2_export.export.protobuf_utils import make_operator_def
 
 RNG = np.random.default_rng(0)
