@@ -41,6 +41,7 @@ from detectron2_export.data import DatasetCatalog  # noqa: E402
 from detectron2_export.data.detection_utils import read_image  # noqa: E402
 from detectron2_export.export import Caffe2Model, Caffe2Tracer, add_export_config  # noqa: E402
 from detectron2_export.export.caffe2_modeling import convert_batched_inputs_to_c2_format  # noqa: E402
+from detectron2_export.export.protobuf_utils import get_pb_arg_vali  # noqa: E402
 from detectron2_export.model_zoo import get_config  # noqa: E402
 from detectron2_export.modeling import build_model  # noqa: E402
 from tests.export.test_caffe2_export_models import init_weights_giving_detections  # noqa: E402
@@ -93,7 +94,8 @@ def variant_fns(names: list[str], model, c2_model: Caffe2Model | None, inputs: l
         fns["eager_raw"] = lambda: model.inference(inputs, do_postprocess=False)
     if "protobuf" in names:
         protobuf_model = ProtobufModel(c2_model.predict_net, c2_model.init_net)
-        c2_inputs = convert_batched_inputs_to_c2_format(inputs, 32, "cpu")
+        size_divisibility = get_pb_arg_vali(c2_model.predict_net, "size_divisibility", 0)
+        c2_inputs = convert_batched_inputs_to_c2_format(inputs, size_divisibility, "cpu")
         fns["protobuf"] = lambda: protobuf_model(c2_inputs)
     if "caffe2" in names:
         fns["caffe2"] = lambda: c2_model(inputs)
@@ -166,9 +168,9 @@ def main() -> None:
     print(f"{'per image, seconds':<40}{'same process':>14}{'ratio':>8}{'fresh process':>16}{'ratio':>8}")
     for name, label in VARIANTS.items():
         row = f"{label:<40}"
-        for seconds in (same, fresh):
+        for seconds, width in ((same, 14), (fresh, 16)):
             ratio = f"{seconds[name] / seconds[BASELINE[name]]:.2f}x" if name in BASELINE else ""
-            row += f"{seconds[name]:>14.3f}{ratio:>8}" if seconds is same else f"{seconds[name]:>16.3f}{ratio:>8}"
+            row += f"{seconds[name]:>{width}.3f}{ratio:>8}"
         print(row)
     print("ratio: exported / eager on the same outputs (target <= 1.00x)")
 
