@@ -78,3 +78,35 @@ def test_apply_augmentations_on_image_and_auginput():
     assert aug_input.image.shape == (240, 320, 3) and aug_input.sem_seg.shape == (240, 320)
     np.testing.assert_allclose(aug_input.boxes, [[0.0, 0.0, 32.0, 24.0]])
     np.testing.assert_allclose(tfms.inverse().apply_coords(np.array([[32.0, 24.0]])), [[64.0, 48.0]])
+
+
+def _resize_to_short_edge_80_max_133(image: torch.Tensor) -> torch.Tensor:
+    newh, neww = T.ResizeShortestEdge.get_output_shape(image.shape[-2], image.shape[-1], 80, 133)
+    return F.interpolate(image.unsqueeze(0), size=(newh, neww))
+
+
+@pytest.mark.parametrize("hw, expected", [((10, 10), (80, 80)), ((8, 100), (11, 133)), ((30, 20), (120, 80))])
+def test_get_output_shape_callable_from_scripted_function(hw, expected):
+    # 8 x 100: 80 x 1000 capped at 133 -> scale 0.133: 10.64 -> 11 (rounded half up) x 133
+    scripted = torch.jit.script(_resize_to_short_edge_80_max_133)
+    image = torch.randn(3, *hw, generator=torch.Generator().manual_seed(0))
+    out = scripted(image)
+    assert tuple(out.shape[-2:]) == expected
+    torch.testing.assert_close(out, _resize_to_short_edge_80_max_133(image), rtol=0, atol=0)
+
+
+def test_resize_to_fixed_shape():
+    image = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)
+    tfm = T.Resize((8, 3)).get_transform(image)
+    assert isinstance(tfm, T.ResizeTransform)
+    assert (tfm.h, tfm.w, tfm.new_h, tfm.new_w, tfm.interp) == (4, 6, 8, 3, Image.BILINEAR)
+    out, tfms = T.apply_augmentations([T.Resize(5, Image.NEAREST)], image)
+    assert out.shape == (5, 5, 3)
+    # nearest from 4x6 to 5x5 samples source pixel floor((i + 0.5) * src / dst), as PIL does
+    rows = [int((i + 0.5) * 4 / 5) for i in range(5)]
+    cols = [int((j + 0.5) * 6 / 5) for j in range(5)]
+    np.testing.assert_array_equal(out, image[rows][:, cols])
+    boxes = tfms.apply_box(np.array([[0.0, 0.0, 6.0, 4.0]]))
+    np.testing.assert_allclose(boxes, [[0.0, 0.0, 5.0, 5.0]])
+    with pytest.raises(ValueError, match=r"Resize: shape=\(3, 0\), expected an int or \(h, w\) of positive ints"):
+        T.Resize((3, 0))

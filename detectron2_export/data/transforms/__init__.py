@@ -1,7 +1,7 @@
 """Transforms and test-time augmentations, as ``detectron2.data.transforms``."""
 
 from .augmentation import Augmentation, AugmentationList, AugInput, apply_augmentations, apply_transform_gens
-from .augmentation_impl import ResizeShortestEdge
+from .augmentation_impl import Resize, ResizeShortestEdge
 from .transform import NoOpTransform, ResizeTransform, Transform, TransformList
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "AugInput",
     "apply_augmentations",
     "apply_transform_gens",
+    "Resize",
     "ResizeShortestEdge",
     "NoOpTransform",
     "ResizeTransform",

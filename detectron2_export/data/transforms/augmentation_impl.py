@@ -1,4 +1,4 @@
-"""The test-time augmentation detectron2 uses: ResizeShortestEdge."""
+"""The test-time augmentations detectron2 uses: ResizeShortestEdge, and Resize to a fixed size."""
 
 from __future__ import annotations
 
@@ -6,12 +6,28 @@ import sys
 from typing import Sequence
 
 import numpy as np
+import torch
 from PIL import Image
 
 from .augmentation import Augmentation
-from .transform import NoOpTransform, ResizeTransform, Transform
+from .transform import NoOpTransform, ResizeTransform
 
-__all__ = ["ResizeShortestEdge"]
+__all__ = ["Resize", "ResizeShortestEdge"]
+
+
+class Resize(Augmentation):
+    """Resize every image to one fixed ``shape`` = (h, w), or (shape, shape) for an int."""
+
+    def __init__(self, shape: int | Sequence[int], interp: int = Image.BILINEAR):
+        if isinstance(shape, int):
+            shape = (shape, shape)
+        shape = tuple(shape)
+        if len(shape) != 2 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in shape):
+            raise ValueError(f"Resize: shape={shape!r}, expected an int or (h, w) of positive ints")
+        self._init(locals())
+
+    def get_transform(self, image: np.ndarray) -> ResizeTransform:
+        return ResizeTransform(image.shape[0], image.shape[1], self.shape[0], self.shape[1], self.interp)
 
 
 class ResizeShortestEdge(Augmentation):
@@ -19,8 +35,12 @@ class ResizeShortestEdge(Augmentation):
 
     ``sample_style="range"`` samples an int in ``[min, max]`` of ``short_edge_length``;
     ``"choice"`` picks one of its values. A sampled length of 0 means "do not resize".
+
+    Only the static ``get_output_shape`` is compiled when a scripted function calls it; the rest
+    (numpy, PIL) is marked unused for TorchScript, as upstream.
     """
 
+    @torch.jit.unused
     def __init__(
         self,
         short_edge_length: int | Sequence[int],
@@ -41,7 +61,9 @@ class ResizeShortestEdge(Augmentation):
             )
         self._init(locals())
 
-    def get_transform(self, image: np.ndarray) -> Transform:
+    @torch.jit.unused
+    def get_transform(self, image):  # unannotated: TorchScript compiles an unused method's signature
+        """image: HxW(xC) array -> the resize for it (a NoOpTransform when the sampled length is 0)."""
         h, w = image.shape[:2]
         if self.is_range:
             size = np.random.randint(self.short_edge_length[0], self.short_edge_length[1] + 1)
