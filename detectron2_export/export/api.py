@@ -47,8 +47,6 @@ def _check_exportable(cfg: CfgNode, model: nn.Module, inputs: Any) -> None:
             f"Caffe2Tracer: MODEL.META_ARCHITECTURE={arch!r}, expected one of "
             f"{sorted(META_ARCH_CAFFE2_EXPORT_TYPE_MAP)}"
         )
-    if model.training:
-        raise ExportError("Caffe2Tracer: model.training=True, expected a model in eval mode (call model.eval())")
     roi_heads_name = cfg.MODEL.ROI_HEADS.NAME
     roi_heads = getattr(model, "roi_heads", None)
     if "Cascade" in roi_heads_name or (roi_heads is not None and "Cascade" in type(roi_heads).__name__):
@@ -78,7 +76,8 @@ class Caffe2Tracer:
 
     Args:
         cfg: the model's config (``MODEL.META_ARCHITECTURE`` picks the rewrite).
-        model: a detectron2 model with weights loaded, in eval mode. It is deep-copied, never modified.
+        model: a detectron2 model with weights loaded. It is deep-copied, never modified; the copy
+            is put in eval mode, so a model in training mode exports as in eval mode (as upstream).
         inputs: sample inputs in detectron2's format (a list with one dict). They must produce
             detections: the trace depends on them.
     """
@@ -93,7 +92,7 @@ class Caffe2Tracer:
         _check_exportable(cfg, model, inputs)
 
         c2_meta_arch = META_ARCH_CAFFE2_EXPORT_TYPE_MAP[cfg.MODEL.META_ARCHITECTURE]
-        self.traceable_model = c2_meta_arch(cfg, copy.deepcopy(model))
+        self.traceable_model = c2_meta_arch(cfg, copy.deepcopy(model).eval())
         self.inputs = inputs
         self.traceable_inputs = self.traceable_model.get_caffe2_inputs(inputs)
 

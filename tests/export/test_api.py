@@ -147,15 +147,6 @@ class TestTracerRejects:
         cfg = tiny_rcnn_cfg()
         return cfg, tiny_rcnn(cfg), [{"image": _image(64, 64, 1)}]
 
-    def test_training_mode(self, tmp_path, cfg_model_inputs):
-        cfg, model, inputs = cfg_model_inputs
-        model.train()
-        try:
-            _assert_fails_before_writing(tmp_path, cfg, model, inputs, ExportError, r"model\.training=True.*eval")
-            assert model.training  # the user's model is not touched
-        finally:
-            model.eval()
-
     def test_batch_of_two(self, tmp_path, cfg_model_inputs):
         cfg, model, inputs = cfg_model_inputs
         _assert_fails_before_writing(tmp_path, cfg, model, inputs * 2, ExportError, r"inputs has 2 images.*exactly one")
