@@ -2,6 +2,7 @@
 
 from .batch_norm import FrozenBatchNorm2d, LayerNorm, NaiveSyncBatchNorm, get_norm
 from .blocks import CNNBlockBase, DepthwiseSeparableConv2d
+from .deform_conv import DeformConv, ModulatedDeformConv
 from .mask_ops import paste_masks_in_image
 from .nms import batched_nms, batched_nms_rotated, nms, nms_rotated
 from .roi_align import ROIAlign, roi_align
@@ -25,10 +26,12 @@ __all__ = [
     "CNNBlockBase",
     "Conv2d",
     "ConvTranspose2d",
+    "DeformConv",
     "DepthwiseSeparableConv2d",
     "FrozenBatchNorm2d",
     "LayerNorm",
     "Linear",
+    "ModulatedDeformConv",
     "NaiveSyncBatchNorm",
     "ROIAlign",
     "ROIAlignRotated",
