@@ -54,3 +54,7 @@ class OperatorInputError(Detectron2ExportError, ValueError):
 
 class ProtobufError(Detectron2ExportError, ValueError):
     """A .pb / .pbtxt file cannot be parsed as the expected Caffe2 message."""
+
+
+class DistributedError(Detectron2ExportError, RuntimeError):
+    """A multi-process run failed: a worker died or raised, or a rank could not join the process group."""
