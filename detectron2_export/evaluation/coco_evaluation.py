@@ -27,6 +27,7 @@ from detectron2_export.errors import ConfigError, DatasetError
 from detectron2_export.structures import BoxMode, Instances
 
 from .evaluator import DatasetEvaluator
+from .fast_eval_api import COCOeval_opt
 from .tables import create_small_table, per_category_table
 
 __all__ = ["COCOEvaluator", "instances_to_coco_json", "COCOevalMaxDets"]
@@ -48,8 +49,9 @@ class COCOEvaluator(DatasetEvaluator):
     ``{"bbox": {"AP": ..., "AP50", "AP75", "APs", "APm", "APl", "AP-<class>": ...}, ...}``.
     A dataset without ``json_file`` in its metadata is converted to COCO json first
     (``<output_dir>/<dataset_name>_coco_format.json``, reused when ``allow_cached_coco``), and
-    ``json_file`` is set to it. Only single-process evaluation and pycocotools' own COCOeval are
-    used: ``distributed`` and ``use_fast_impl`` are accepted for compatibility with upstream calls.
+    ``json_file`` is set to it. Only single-process evaluation is done: ``distributed`` is accepted
+    for compatibility with upstream calls. ``use_fast_impl`` (the default, as upstream) evaluates
+    with :class:`.fast_eval_api.COCOeval_opt`, otherwise with pycocotools' COCOeval.
     """
 
     def __init__(
@@ -66,9 +68,7 @@ class COCOEvaluator(DatasetEvaluator):
     ):
         self._distributed = distributed
         self._output_dir = output_dir
-        if use_fast_impl:
-            logger.info("Fast COCO eval is not built. Falling back to official COCO eval.")
-        self._use_fast_impl = False
+        self._use_fast_impl = use_fast_impl  # COCOeval_opt (faster-coco-eval), same numbers as pycocotools
         # COCOeval wants maxDets as a list of 3; the last one limits detections per image for AP
         self._max_dets_per_image = [1, 10, 100 if max_dets_per_image is None else max_dets_per_image]
 
@@ -178,6 +178,7 @@ class COCOEvaluator(DatasetEvaluator):
                     coco_results,
                     task,
                     kpt_oks_sigmas=self._kpt_oks_sigmas,
+                    cocoeval_fn=COCOeval_opt if self._use_fast_impl else COCOeval,
                     img_ids=img_ids,
                     max_dets_per_image=self._max_dets_per_image,
                 )
@@ -300,6 +301,7 @@ def _evaluate_predictions_on_coco(
     coco_results: list[dict],
     iou_type: str,
     kpt_oks_sigmas: Sequence[float] | None = None,
+    cocoeval_fn: type = COCOeval_opt,
     img_ids: Sequence[int] | None = None,
     max_dets_per_image: list[int] | None = None,
 ) -> COCOeval:
@@ -314,7 +316,7 @@ def _evaluate_predictions_on_coco(
         coco_dt = coco_gt.loadRes(coco_results)
     if max_dets_per_image is None:
         max_dets_per_image = [1, 10, 100]
-    eval_cls = COCOevalMaxDets if max_dets_per_image[2] != 100 else COCOeval
+    eval_cls = COCOevalMaxDets if max_dets_per_image[2] != 100 else cocoeval_fn
     coco_eval = eval_cls(coco_gt, coco_dt, iou_type)
     if iou_type != "keypoints":
         coco_eval.params.maxDets = max_dets_per_image
