@@ -69,14 +69,18 @@ class FrozenBatchNorm2d(nn.Module):
 
     @classmethod
     def convert_frozen_batchnorm(cls, module: nn.Module) -> nn.Module:
-        """Replace every BatchNorm2d / SyncBatchNorm in ``module`` by a FrozenBatchNorm2d.
+        """Replace every BatchNorm2d (NaiveSyncBatchNorm included) in ``module`` by a FrozenBatchNorm2d.
+
+        ``nn.SyncBatchNorm`` ("SyncBN") layers are kept: the models detectron2 builds keep them, with
+        ``num_batches_tracked``, in frozen stages too (the state_dict of
+        Misc/mask_rcnn_R_50_FPN_3x_syncbn, FREEZE_AT=2, has them for the stem and res2), so its
+        checkpoints load key for key. At inference they compute what BatchNorm2d computes.
 
         Returns ``module`` itself (children replaced in place) or, when ``module`` is a batch norm,
         a new FrozenBatchNorm2d with its statistics.
         """
-        bn_types = (nn.modules.batchnorm.BatchNorm2d, nn.modules.batchnorm.SyncBatchNorm)
         res = module
-        if isinstance(module, bn_types):
+        if isinstance(module, nn.modules.batchnorm.BatchNorm2d):
             res = cls(module.num_features)
             if module.affine:
                 res.weight.data = module.weight.data.clone().detach()
