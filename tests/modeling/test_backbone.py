@@ -272,8 +272,9 @@ def test_freeze_at():
 
 def test_unsupported_resnet_configs_raise_config_error():
     cfg = zoo_cfg(MODELS["mask_rcnn_R_50_FPN_3x"])
+    cfg.MODEL.RESNETS.DEPTH, cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 18, 64
     cfg.MODEL.RESNETS.DEFORM_ON_PER_STAGE = [False, True, True, True]
-    with pytest.raises(ConfigError, match="DEFORM_ON_PER_STAGE"):
+    with pytest.raises(ConfigError, match="DEFORM_ON_PER_STAGE=.*all False for R18/R34"):
         build_backbone(cfg)
     cfg = zoo_cfg(MODELS["mask_rcnn_R_50_FPN_3x"])
     cfg.MODEL.RESNETS.DEPTH = 34  # RES2_OUT_CHANNELS stays 256

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import ConfigError
-from ...layers import CNNBlockBase, Conv2d, ShapeSpec, get_norm
+from ...layers import CNNBlockBase, Conv2d, DeformConv, ModulatedDeformConv, ShapeSpec, get_norm
 from ..weight_init import c2_msra_fill
 from .backbone import Backbone
 from .build import BACKBONE_REGISTRY
@@ -23,6 +23,7 @@ __all__ = [
     "ResNetBlockBase",
     "BasicBlock",
     "BottleneckBlock",
+    "DeformBottleneckBlock",
     "BasicStem",
     "ResNet",
     "make_stage",
@@ -123,17 +124,7 @@ class BottleneckBlock(CNNBlockBase):
             bias=False,
             norm=get_norm(norm, bottleneck_channels),
         )
-        self.conv2 = Conv2d(
-            bottleneck_channels,
-            bottleneck_channels,
-            kernel_size=3,
-            stride=stride_3x3,
-            padding=dilation,
-            bias=False,
-            groups=num_groups,
-            dilation=dilation,
-            norm=get_norm(norm, bottleneck_channels),
-        )
+        self._init_conv2(bottleneck_channels, stride_3x3, num_groups, dilation, norm)
         self.conv3 = Conv2d(
             bottleneck_channels,
             out_channels,
@@ -145,13 +136,100 @@ class BottleneckBlock(CNNBlockBase):
             if layer is not None:
                 c2_msra_fill(layer)
 
+    def _init_conv2(self, channels: int, stride: int, num_groups: int, dilation: int, norm) -> None:
+        """The 3x3 conv (a hook: :class:`DeformBottleneckBlock` makes it deformable)."""
+        self.conv2 = Conv2d(
+            channels,
+            channels,
+            kernel_size=3,
+            stride=stride,
+            padding=dilation,
+            bias=False,
+            groups=num_groups,
+            dilation=dilation,
+            norm=get_norm(norm, channels),
+        )
+
+    def _conv2(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv2(x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu_(self.conv1(x))
-        out = F.relu_(self.conv2(out))
+        out = F.relu_(self._conv2(out))
         out = self.conv3(out)
         shortcut = self.shortcut(x) if self.shortcut is not None else x
         out += shortcut
         return F.relu_(out)
+
+
+class DeformBottleneckBlock(BottleneckBlock):
+    """A :class:`BottleneckBlock` whose 3x3 conv is deformable (DCNv1) or modulated deformable
+    (DCNv2): a plain 3x3 conv ``conv2_offset`` predicts, from the same input, the sampling
+    offsets (18 channels per deformable group) and, when modulated, the masks (9 more, through a
+    sigmoid). ``conv2_offset`` starts at zero, so the block starts as a plain bottleneck.
+
+    Args (besides BottleneckBlock's):
+        deform_modulated: use ModulatedDeformConv (DCNv2) instead of DeformConv.
+        deform_num_groups: deformable groups (channel groups with their own offsets).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        *,
+        bottleneck_channels: int,
+        stride: int = 1,
+        num_groups: int = 1,
+        norm="BN",
+        stride_in_1x1: bool = False,
+        dilation: int = 1,
+        deform_modulated: bool = False,
+        deform_num_groups: int = 1,
+    ):
+        self._deform = (deform_modulated, deform_num_groups)  # read by _init_conv2
+        super().__init__(
+            in_channels,
+            out_channels,
+            bottleneck_channels=bottleneck_channels,
+            stride=stride,
+            num_groups=num_groups,
+            norm=norm,
+            stride_in_1x1=stride_in_1x1,
+            dilation=dilation,
+        )
+        self.deform_modulated = deform_modulated
+        del self._deform
+        nn.init.constant_(self.conv2_offset.weight, 0)
+        nn.init.constant_(self.conv2_offset.bias, 0)
+
+    def _init_conv2(self, channels: int, stride: int, num_groups: int, dilation: int, norm) -> None:
+        modulated, deform_num_groups = self._deform
+        # (dy, dx) per kernel position, and a mask value per position when modulated
+        offset_channels = (27 if modulated else 18) * deform_num_groups
+        self.conv2_offset = Conv2d(
+            channels, offset_channels, kernel_size=3, stride=stride, padding=dilation, dilation=dilation
+        )
+        self.conv2 = (ModulatedDeformConv if modulated else DeformConv)(
+            channels,
+            channels,
+            kernel_size=3,
+            stride=stride,
+            padding=dilation,
+            bias=False,
+            groups=num_groups,
+            dilation=dilation,
+            deformable_groups=deform_num_groups,
+            norm=get_norm(norm, channels),
+        )
+
+    def _conv2(self, x: torch.Tensor) -> torch.Tensor:
+        offset = self.conv2_offset(x)
+        if not self.deform_modulated:
+            return self.conv2(x, offset)
+        # detectron2's split of the 27 * G channels: two thirds offsets, the last third masks
+        offset_x, offset_y, mask = torch.chunk(offset, 3, dim=1)
+        return self.conv2(x, torch.cat((offset_x, offset_y), dim=1), mask.sigmoid())
 
 
 class BasicStem(CNNBlockBase):
@@ -359,12 +437,9 @@ def _check_resnet_cfg(rcfg) -> None:
 
     require(rcfg.DEPTH in _BLOCKS_PER_STAGE, "DEPTH", f"one of {sorted(_BLOCKS_PER_STAGE)}")
     require(rcfg.RES5_DILATION in (1, 2), "RES5_DILATION", "1 or 2")
-    require(
-        not any(rcfg.DEFORM_ON_PER_STAGE),
-        "DEFORM_ON_PER_STAGE",
-        "all False (deformable convolution is not supported by detectron2_export)",
-    )
+    require(len(rcfg.DEFORM_ON_PER_STAGE) == 4, "DEFORM_ON_PER_STAGE", "4 booleans (res2..res5)")
     if rcfg.DEPTH in (18, 34):
+        require(not any(rcfg.DEFORM_ON_PER_STAGE), "DEFORM_ON_PER_STAGE", "all False for R18/R34")
         require(rcfg.RES2_OUT_CHANNELS == 64, "RES2_OUT_CHANNELS", "64 for R18/R34")
         require(rcfg.RES5_DILATION == 1, "RES5_DILATION", "1 for R18/R34")
         require(rcfg.NUM_GROUPS == 1, "NUM_GROUPS", "1 for R18/R34")
@@ -402,6 +477,10 @@ def build_resnet_backbone(cfg, input_shape: ShapeSpec) -> ResNet:
             stage_kwargs["block_class"] = BasicBlock
         else:
             stage_kwargs["block_class"] = BottleneckBlock
+            if rcfg.DEFORM_ON_PER_STAGE[idx]:
+                stage_kwargs["block_class"] = DeformBottleneckBlock
+                stage_kwargs["deform_modulated"] = rcfg.DEFORM_MODULATED
+                stage_kwargs["deform_num_groups"] = rcfg.DEFORM_NUM_GROUPS
             stage_kwargs["bottleneck_channels"] = bottleneck_channels
             stage_kwargs["stride_in_1x1"] = rcfg.STRIDE_IN_1X1
             stage_kwargs["dilation"] = dilation
