@@ -8,6 +8,7 @@ from .build import build_detection_test_loader, get_detection_dataset_dicts, tri
 from .catalog import DatasetCatalog, Metadata, MetadataCatalog
 from .common import DatasetFromList, MapDataset
 from .dataset_mapper import DatasetMapper
+from .samplers import InferenceSampler
 from . import datasets  # noqa: F401  (registers the builtin datasets)
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "DatasetFromList",
     "MapDataset",
     "DatasetMapper",
+    "InferenceSampler",
     "build_detection_test_loader",
     "get_detection_dataset_dicts",
     "trivial_batch_collator",

@@ -15,6 +15,7 @@ from detectron2_export.errors import DatasetError
 from .catalog import DatasetCatalog, MetadataCatalog
 from .common import DatasetFromList, MapDataset
 from .dataset_mapper import DatasetMapper
+from .samplers import InferenceSampler
 
 __all__ = ["get_detection_dataset_dicts", "build_detection_test_loader", "trivial_batch_collator"]
 
@@ -120,14 +121,15 @@ def build_detection_test_loader(
     """Iterate the dataset in order, mapped, in batches of ``batch_size`` (a list of dicts each).
 
     Called either as ``build_detection_test_loader(cfg, dataset_name, mapper=None)`` or with
-    explicit arguments (``dataset`` a list of dicts or a Dataset).
+    explicit arguments (``dataset`` a list of dicts or a Dataset). The default ``sampler`` is
+    ``InferenceSampler``: under torch.distributed each rank iterates its contiguous shard.
     """
     if isinstance(dataset, list):
         dataset = DatasetFromList(dataset, copy=False)
     if mapper is not None:
         dataset = MapDataset(dataset, mapper)
     if sampler is None:
-        sampler = torchdata.SequentialSampler(dataset)
+        sampler = InferenceSampler(len(dataset))
     return torchdata.DataLoader(
         dataset,
         batch_size=batch_size,

@@ -25,6 +25,8 @@ from detectron2_export.data.datasets.coco import convert_to_coco_json
 from detectron2_export.data.datasets.paths import require_path
 from detectron2_export.errors import ConfigError, DatasetError
 from detectron2_export.structures import BoxMode, Instances
+from detectron2_export.utils import comm
+from detectron2_export.utils.file_io import atomic_write
 
 from .evaluator import DatasetEvaluator
 from .fast_eval_api import COCOeval_opt
@@ -49,8 +51,9 @@ class COCOEvaluator(DatasetEvaluator):
     ``{"bbox": {"AP": ..., "AP50", "AP75", "APs", "APm", "APl", "AP-<class>": ...}, ...}``.
     A dataset without ``json_file`` in its metadata is converted to COCO json first
     (``<output_dir>/<dataset_name>_coco_format.json``, reused when ``allow_cached_coco``), and
-    ``json_file`` is set to it. Only single-process evaluation is done: ``distributed`` is accepted
-    for compatibility with upstream calls. ``use_fast_impl`` (the default, as upstream) evaluates
+    ``json_file`` is set to it. With ``distributed`` (under torch.distributed) ``evaluate`` gathers
+    every rank's predictions to rank 0, which alone computes AP and writes files; the other ranks
+    return {}. ``use_fast_impl`` (the default, as upstream) evaluates
     with :class:`.fast_eval_api.COCOeval_opt`, otherwise with pycocotools' COCOeval.
     """
 
@@ -111,13 +114,20 @@ class COCOEvaluator(DatasetEvaluator):
 
     def evaluate(self, img_ids: Sequence[int] | None = None) -> OrderedDict | dict:
         """img_ids: evaluate only these images (default: every image of the json)."""
-        predictions = self._predictions
+        if self._distributed:
+            comm.synchronize()
+            predictions = list(itertools.chain(*comm.gather(self._predictions, dst=0)))
+            if not comm.is_main_process():
+                return {}
+        else:
+            predictions = self._predictions
         if len(predictions) == 0:
             logger.warning("[COCOEvaluator] Did not receive valid predictions.")
             return {}
         if self._output_dir:
             os.makedirs(self._output_dir, exist_ok=True)
-            torch.save(predictions, os.path.join(self._output_dir, "instances_predictions.pth"))
+            with atomic_write(os.path.join(self._output_dir, "instances_predictions.pth")) as f:
+                torch.save(predictions, f)
 
         self._results = OrderedDict()
         self._eval_predictions(predictions, img_ids=img_ids)
@@ -162,7 +172,7 @@ class COCOEvaluator(DatasetEvaluator):
         if self._output_dir:
             file_path = os.path.join(self._output_dir, "coco_instances_results.json")
             logger.info("Saving results to %s", file_path)
-            with open(file_path, "w") as f:
+            with atomic_write(file_path, "w") as f:
                 f.write(json.dumps(coco_results))
         if not self._do_evaluation:
             logger.info("Annotations are not available for evaluation.")

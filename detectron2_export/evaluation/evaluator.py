@@ -13,6 +13,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from ..utils import comm
+
 __all__ = ["DatasetEvaluator", "DatasetEvaluators", "inference_on_dataset", "inference_context"]
 
 logger = logging.getLogger(__name__)
@@ -93,10 +95,13 @@ def inference_on_dataset(
 ) -> dict[str, Any]:
     """Run ``model`` on every batch of ``data_loader`` (no grad, eval mode) and return ``evaluator.evaluate()``.
 
+    Under torch.distributed every rank calls this with its own shard (the test loader's
+    ``InferenceSampler``); the evaluator gathers to rank 0, and the other ranks return {}.
     Timings exclude the first ``min(5, len - 1)`` warm-up batches, as upstream. ``callbacks`` may
     hold "on_start", "before_inference", "after_inference", "on_end". ``progress`` shows a tqdm
-    bar labelled ``desc`` on stderr.
+    bar labelled ``desc`` on stderr (rank 0's shard only).
     """
+    num_devices = comm.get_world_size()
     logger.info("Start inference on %d batches", len(data_loader))
     total = len(data_loader)  # an inference loader has a fixed length
     if evaluator is None:
@@ -117,7 +122,7 @@ def inference_on_dataset(
         if isinstance(model, nn.Module):
             stack.enter_context(inference_context(model))
         stack.enter_context(torch.no_grad())
-        bar = stack.enter_context(tqdm(total=total, desc=desc, disable=not progress, unit="img", dynamic_ncols=True))
+        bar = stack.enter_context(tqdm(total=total, desc=desc, disable=not (progress and comm.is_main_process()), unit="img", dynamic_ncols=True))
 
         start_data_time = time.perf_counter()
         callback("on_start")
@@ -159,14 +164,16 @@ def inference_on_dataset(
     timed_iters = max(total - num_warmup, 1)
     total_time = time.perf_counter() - start_time
     logger.info(
-        "Total inference time: %s (%.6f s / iter per device, on 1 devices)",
+        "Total inference time: %s (%.6f s / iter per device, on %d devices)",
         datetime.timedelta(seconds=total_time),
         total_time / timed_iters,
+        num_devices,
     )
     logger.info(
-        "Total inference pure compute time: %s (%.6f s / iter per device, on 1 devices)",
+        "Total inference pure compute time: %s (%.6f s / iter per device, on %d devices)",
         datetime.timedelta(seconds=int(total_compute_time)),
         total_compute_time / timed_iters,
+        num_devices,
     )
     results = evaluator.evaluate()
     return {} if results is None else results
