@@ -1,6 +1,7 @@
 """Per-region heads of a generalized R-CNN, mirroring ``detectron2.modeling.roi_heads``."""
 
 from .box_head import ROI_BOX_HEAD_REGISTRY, FastRCNNConvFCHead, build_box_head
+from .cascade_rcnn import CascadeROIHeads
 from .fast_rcnn import FastRCNNOutputLayers
 from .keypoint_head import (
     ROI_KEYPOINT_HEAD_REGISTRY,
@@ -26,6 +27,7 @@ __all__ = [
     "ROI_BOX_HEAD_REGISTRY",
     "FastRCNNConvFCHead",
     "build_box_head",
+    "CascadeROIHeads",
     "FastRCNNOutputLayers",
     "ROI_KEYPOINT_HEAD_REGISTRY",
     "BaseKeypointRCNNHead",

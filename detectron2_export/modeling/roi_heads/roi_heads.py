@@ -62,6 +62,24 @@ def _pooler_and_head_input(head_cfg, in_features: List[str], input_shape: Dict[s
     return pooler, ShapeSpec(channels=in_channels, width=resolution, height=resolution)
 
 
+def _box_pooler(cfg, input_shape: Dict[str, ShapeSpec]) -> Tuple[List[str], ROIPooler, ShapeSpec]:
+    """The box pooler ``cfg.MODEL.ROI_BOX_HEAD`` asks for over ``ROI_HEADS.IN_FEATURES``, and the
+    shape of the pooled regions (the box head's input; shared by every cascade stage)."""
+    in_features = cfg.MODEL.ROI_HEADS.IN_FEATURES
+    pooler_resolution = cfg.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION
+    # One box head is shared by all levels (FPN), so they must have the same channels.
+    in_channels = [input_shape[f].channels for f in in_features]
+    assert len(set(in_channels)) == 1, in_channels
+    box_pooler = ROIPooler(
+        output_size=pooler_resolution,
+        scales=tuple(1.0 / input_shape[k].stride for k in in_features),
+        sampling_ratio=cfg.MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO,
+        pooler_type=cfg.MODEL.ROI_BOX_HEAD.POOLER_TYPE,
+    )
+    pooled_shape = ShapeSpec(channels=in_channels[0], height=pooler_resolution, width=pooler_resolution)
+    return in_features, box_pooler, pooled_shape
+
+
 class ROIHeads(torch.nn.Module):
     """Base of the per-region computation of an R-CNN: crop regions, extract per-region
     features, predict per region. Holds the settings shared by all variants.
@@ -335,27 +353,9 @@ class StandardROIHeads(ROIHeads):
 
     @classmethod
     def _init_box_head(cls, cfg, input_shape):
-        in_features = cfg.MODEL.ROI_HEADS.IN_FEATURES
-        pooler_resolution = cfg.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION
-        pooler_scales = tuple(1.0 / input_shape[k].stride for k in in_features)
-        sampling_ratio = cfg.MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO
-        pooler_type = cfg.MODEL.ROI_BOX_HEAD.POOLER_TYPE
-
-        # One box head is shared by all levels (FPN), so they must have the same channels.
-        in_channels = [input_shape[f].channels for f in in_features]
-        assert len(set(in_channels)) == 1, in_channels
-        in_channels = in_channels[0]
-
-        box_pooler = ROIPooler(
-            output_size=pooler_resolution,
-            scales=pooler_scales,
-            sampling_ratio=sampling_ratio,
-            pooler_type=pooler_type,
-        )
+        in_features, box_pooler, pooled_shape = _box_pooler(cfg, input_shape)
         # "box head" and "box predictor" are split for historical reasons only.
-        box_head = build_box_head(
-            cfg, ShapeSpec(channels=in_channels, height=pooler_resolution, width=pooler_resolution)
-        )
+        box_head = build_box_head(cfg, pooled_shape)
         box_predictor = FastRCNNOutputLayers(cfg, box_head.output_shape)
         return {
             "box_in_features": in_features,
@@ -401,7 +401,7 @@ class StandardROIHeads(ROIHeads):
         del images
         if self.training:
             raise NotImplementedError(
-                "StandardROIHeads: training=True, expected eval mode "
+                f"{type(self).__name__}: training=True, expected eval mode "
                 "(detectron2_export is inference-only)"
             )
         del targets

@@ -29,10 +29,10 @@ def test_state_dict_matches_upstream(name):
     assert got == expected_shapes(name, "roi_heads.")
 
 
-def test_cascade_is_not_registered():
+def test_unknown_name_lists_the_registered_heads():
     cfg = zoo_cfg("mask_rcnn_R_50_FPN_3x")
-    cfg.MODEL.ROI_HEADS.NAME = "CascadeROIHeads"
-    with pytest.raises(KeyError, match="CascadeROIHeads.*Res5ROIHeads.*StandardROIHeads"):
+    cfg.MODEL.ROI_HEADS.NAME = "NoSuchROIHeads"
+    with pytest.raises(KeyError, match="NoSuchROIHeads.*CascadeROIHeads.*Res5ROIHeads.*StandardROIHeads"):
         build_roi_heads(cfg, zoo_input_shape("mask_rcnn_R_50_FPN_3x"))
     assert "StandardROIHeads" in ROI_HEADS_REGISTRY and "Res5ROIHeads" in ROI_HEADS_REGISTRY
 
