@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import urllib.parse
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
@@ -19,7 +20,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError
-from ..utils.file_io import atomic_write
+from ..utils.file_io import PathManager, atomic_write
 from .c2_model_loading import align_and_update_state_dicts
 from .catalog import get_local_path
 from .formats import load_checkpoint_file
@@ -58,23 +59,29 @@ class DetectionCheckpointer:
         self.save_to_disk = True if save_to_disk is None else save_to_disk
         self.checkpointables: dict[str, Any] = dict(checkpointables)
         self.logger = logger
+        self.path_manager = PathManager
 
     # ---------------------------------------------------------------------------------------- load
     def load(self, path: str, checkpointables: Iterable[str] | None = None) -> dict[str, Any]:
-        """Load ``path`` (local file, URL or ``detectron2://`` name) into the model.
+        """Load ``path`` (local file, URL, ``detectron2://`` name, or any scheme with a handler on
+        ``PathManager``) into the model.
 
-        Returns what remains of the checkpoint dict after the model weights and the loaded
+        ``path?matching_heuristics=True`` matches the checkpoint's keys to the model's by suffix
+        (:func:`.align_and_update_state_dicts`), as upstream. Returns what remains of the checkpoint dict after the model weights and the loaded
         checkpointables are taken out ({} for an empty ``path``, which loads nothing).
         """
         if not path:
             self.logger.info("No checkpoint found. Initializing model from scratch")
             return {}
         self.logger.info("[Checkpointer] Loading from %s ...", path)
-        local = path if os.path.isfile(path) else get_local_path(path)
+        path, matching_heuristics = _parse_query(path)
+        local = get_local_path(path)
         if not os.path.isfile(local):
             why = "is a directory" if os.path.isdir(local) else "does not exist"
             raise CheckpointError(f"Checkpoint {path}: file {local} {why}, expected a .pkl or .pth checkpoint file")
         checkpoint = load_checkpoint_file(local)
+        if matching_heuristics:
+            checkpoint["matching_heuristics"] = True
         incompatible = self._load_model(checkpoint, local)
         self._log_incompatible_keys(incompatible)
         # what did not load, for callers that must refuse a partial load (the CLIs)
@@ -175,6 +182,20 @@ class DetectionCheckpointer:
     def tag_last_checkpoint(self, last_filename_basename: str) -> None:
         with open(os.path.join(self.save_dir, _LAST_CHECKPOINT), "w") as f:
             f.write(last_filename_basename)
+
+
+def _parse_query(path: str) -> tuple[str, bool]:
+    """``X?matching_heuristics=True`` -> (X, True); any other query is an error, as upstream."""
+    parsed = urllib.parse.urlparse(path)
+    if not parsed.query:
+        return path, False
+    queries = urllib.parse.parse_qs(parsed.query)
+    heuristics = queries.pop("matching_heuristics", ["False"]) == ["True"]
+    if queries:
+        raise CheckpointError(
+            f"Checkpoint {path}: query {parsed.query!r}, expected none or 'matching_heuristics=True'"
+        )
+    return parsed._replace(query="").geturl(), heuristics
 
 
 def _to_tensors(state_dict: Mapping[str, Any], path: str) -> dict[str, torch.Tensor]:

@@ -4,8 +4,10 @@ Accepted: model-zoo ``.pkl`` (``{"model": {name: ndarray}, "__author__": ...}``)
 state dict, and ``torch.save`` files (zip or legacy format) with or without a ``"model"`` key.
 The format is told from the content, not the extension. Nothing in the file is executed: pickles
 go through :mod:`.safe_pickle`, torch files through ``torch.load(weights_only=True)``.
-Caffe2 / Detectron1 blob dicts (``"blobs"``, names like ``res2_0_branch2a_w``) need detectron2's
-Caffe2 name conversion and are refused with a CheckpointError.
+Caffe2 / Detectron1 blob dicts (Detectron1's ``{"blobs": ...}`` or an ImageNet blob dict, names like
+``res2_0_branch2a_w``) are returned as upstream's checkpointer returns them:
+``{"model": blobs without *_momentum, "__author__": "Caffe2", "matching_heuristics": True}``, so the
+loader converts their names (:mod:`.c2_model_loading`).
 """
 
 from __future__ import annotations
@@ -43,10 +45,11 @@ def load_checkpoint_file(path: str) -> dict[str, Any]:
             f"{path}: pickled object={type(data).__name__}, expected a dict (a state dict or a checkpoint)"
         )
     if "blobs" in data or _looks_like_caffe2_blobs(data):
-        raise CheckpointError(
-            f"{path}: a Caffe2 / Detectron1 blob dict (keys like 'res2_0_branch2a_w'), expected a detectron2 "
-            "checkpoint; converting Caffe2 names is not supported, use a detectron2 model-zoo .pkl or a .pth"
-        )
+        blobs = data["blobs"] if "blobs" in data else data  # ImageNet models have no "blobs"
+        if not isinstance(blobs, Mapping):
+            raise CheckpointError(f"{path}: 'blobs'={type(blobs).__name__}, expected a dict of Caffe2 blobs")
+        model = {k: v for k, v in blobs.items() if not str(k).endswith("_momentum")}  # solver state
+        return {"model": model, "__author__": "Caffe2", "matching_heuristics": True}
     if "model" in data and "__author__" in data:
         logger.info("Reading a file from '%s'", data["__author__"])
     return _as_checkpoint(dict(data), path)

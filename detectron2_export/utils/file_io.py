@@ -1,12 +1,33 @@
-"""Atomic file writes: a reader never sees half a file, and a failed write leaves nothing behind."""
+"""File access as detectron2's ``detectron2.utils.file_io``: iopath's ``PathManager``, atomic writes.
+
+``PathManager`` resolves ``detectron2://X`` (upstream's model zoo,
+``https://dl.fbaipublicfiles.com/detectron2/X``), http(s) URLs (downloaded once into a cache
+directory) and local paths; users register their own ``PathHandler`` on it for other schemes, and
+the checkpointer loads through it. The cache layout is iopath's (``<cache>/<url path>``), so files
+already fetched by detectron2 are found: ``<cache>`` is ``$DETECTRON2_EXPORT_CACHE``, else
+``$FVCORE_CACHE``, else ``~/.torch/iopath_cache``.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import shutil
 import tempfile
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
+
+from iopath.common.file_io import HTTPURLHandler as _IopathHTTPURLHandler
+from iopath.common.file_io import OneDrivePathHandler, PathHandler
+from iopath.common.file_io import PathManager as PathManagerBase
+
+__all__ = ["PathManager", "PathHandler", "Detectron2Handler", "HTTPURLHandler", "atomic_write",
+           "get_cache_dir", "cached_path"]
+
+logger = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -25,3 +46,61 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def get_cache_dir(cache_dir: str | None = None) -> str:
+    """Where downloaded files live (see module docstring); ``cache_dir`` wins when given."""
+    cache = cache_dir or os.getenv("DETECTRON2_EXPORT_CACHE") or os.getenv("FVCORE_CACHE") or "~/.torch/iopath_cache"
+    return os.path.expanduser(cache)
+
+
+def cached_path(url: str, cache_dir: str | None = None) -> str:
+    """The local file for ``url``: ``<cache>/<url path>`` (query string dropped), as iopath does."""
+    url_path = urllib.parse.urlparse(url).path.lstrip("/")
+    return os.path.join(get_cache_dir(cache_dir), *url_path.split("/"))
+
+
+class HTTPURLHandler(_IopathHTTPURLHandler):
+    """iopath's URL handler with this project's cache directory and atomic downloads.
+
+    A partial download never appears under the cached name, so an interrupted fetch is retried
+    next time instead of being read as a corrupt checkpoint.
+    """
+
+    def __init__(self, timeout: float = 60.0) -> None:
+        super().__init__()
+        self.timeout = timeout
+
+    def _get_local_path(self, path: str, force: bool = False, cache_dir: str | None = None,
+                        **kwargs: Any) -> str:
+        self._check_kwargs(kwargs)
+        local = cached_path(path, cache_dir)
+        if force or not os.path.isfile(local):
+            os.makedirs(os.path.dirname(local), exist_ok=True)
+            logger.info("Downloading %s ...", path)
+            with atomic_write(local) as out, urllib.request.urlopen(path, timeout=self.timeout) as response:
+                shutil.copyfileobj(response, out, length=1 << 20)
+        logger.info("URL %s cached in %s", path, local)
+        return local
+
+
+class Detectron2Handler(PathHandler):
+    """``detectron2://X`` -> upstream's model-zoo URL, fetched through the URL handler."""
+
+    PREFIX = "detectron2://"
+    S3_DETECTRON2_PREFIX = "https://dl.fbaipublicfiles.com/detectron2/"
+
+    def _get_supported_prefixes(self) -> list[str]:
+        return [self.PREFIX]
+
+    def _get_local_path(self, path: str, **kwargs: Any) -> str:
+        return PathManager.get_local_path(self.S3_DETECTRON2_PREFIX + path[len(self.PREFIX):], **kwargs)
+
+    def _open(self, path: str, mode: str = "r", **kwargs: Any) -> IO:
+        return PathManager.open(self.S3_DETECTRON2_PREFIX + path[len(self.PREFIX):], mode, **kwargs)
+
+
+PathManager = PathManagerBase()
+PathManager.register_handler(HTTPURLHandler())
+PathManager.register_handler(OneDrivePathHandler())
+PathManager.register_handler(Detectron2Handler())

@@ -3,6 +3,7 @@
 import logging
 import os
 import pickle
+import uuid
 
 import numpy as np
 import pytest
@@ -194,11 +195,77 @@ def test_pth_needing_code_is_refused_and_not_run(model, tmp_path):
     assert not marker.exists()
 
 
-def test_caffe2_blob_dicts_are_refused(model, tmp_path):
-    blobs = {"conv1_w": np.zeros((64, 3, 7, 7), np.float32), "res2_0_branch2a_w": np.zeros(1, np.float32)}
-    for name, obj in (("c2.pkl", blobs), ("d1.pkl", {"blobs": blobs})):
-        with pytest.raises(CheckpointError, match="Caffe2 / Detectron1"):
-            DetectionCheckpointer(model).load(write_pickle(tmp_path / name, obj))
+class _Stem(nn.Module):
+    """stem.conv1 (+ .norm): the names Caffe2's conv1_w / res_conv1_bn_* convert to."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Module()
+        self.stem.conv1 = nn.Conv2d(3, 4, 3)
+        self.stem.conv1.norm = nn.BatchNorm2d(4)
+
+
+@pytest.mark.parametrize("detectron1", [True, False])
+def test_caffe2_blob_dicts_load_with_name_conversion(tmp_path, detectron1, caplog):
+    """A Detectron1 {"blobs": ...} pickle or an ImageNet blob dict, as upstream's model zoos ship them."""
+    model = _Stem()
+    rng = np.random.default_rng(0)
+    blobs = {name: rng.standard_normal(shape).astype(np.float32) for name, shape in (
+        ("conv1_w", (4, 3, 3, 3)), ("conv1_b", (4,)), ("res_conv1_bn_s", (4,)), ("res_conv1_bn_b", (4,)),
+        ("res_conv1_bn_rm", (4,)), ("res_conv1_bn_riv", (4,)), ("fc1000_w", (10, 4)))}
+    blobs["conv1_w_momentum"] = np.zeros((4, 3, 3, 3), np.float32)
+    path = write_pickle(tmp_path / "c2.pkl", {"blobs": blobs} if detectron1 else blobs)
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        checkpointer = DetectionCheckpointer(model)
+        checkpointer.load(path)
+    expected = {"stem.conv1.weight": "conv1_w", "stem.conv1.bias": "conv1_b", "stem.conv1.norm.weight": "res_conv1_bn_s",
+                "stem.conv1.norm.bias": "res_conv1_bn_b", "stem.conv1.norm.running_mean": "res_conv1_bn_rm",
+                "stem.conv1.norm.running_var": "res_conv1_bn_riv"}
+    assert_state_equals(model, {k: blobs[v] for k, v in expected.items()})
+    assert checkpointer.incompatible_keys.unexpected_keys == ["fc1000.weight"]  # momentum blobs dropped
+    assert "Renaming Caffe2 weights" in caplog.text
+
+
+def test_query_suffix_turns_on_matching_heuristics(tmp_path):
+    class Wrapped(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.backbone = Small()
+
+    state = {k: torch.from_numpy(v) for k, v in distinct_state(Small()).items()}
+    path = str(tmp_path / "bare.pth")
+    torch.save(state, path)
+    plain = Wrapped()
+    DetectionCheckpointer(plain).load(path)  # no heuristics: nothing matches
+    assert not torch.equal(plain.backbone.conv.weight, state["conv.weight"])
+    model = Wrapped()
+    DetectionCheckpointer(model).load(path + "?matching_heuristics=True")
+    assert_state_equals(model.backbone, state)
+    with pytest.raises(CheckpointError, match="query 'foo=1', expected none or 'matching_heuristics=True'"):
+        DetectionCheckpointer(model).load(path + "?foo=1")
+
+
+def test_custom_path_handler_is_used(model, tmp_path):
+    """A handler registered on utils.file_io.PathManager resolves its scheme for the checkpointer."""
+    from detectron2_export.utils.file_io import PathHandler, PathManager
+
+    prefix = f"teststore{uuid.uuid4().hex[:8]}://"
+    asked = []
+
+    class StoreHandler(PathHandler):
+        def _get_supported_prefixes(self):
+            return [prefix]
+
+        def _get_local_path(self, path, **kwargs):
+            asked.append(path)
+            return str(tmp_path / path[len(prefix):])
+
+    PathManager.register_handler(StoreHandler())
+    state = distinct_state(model)
+    write_pickle(tmp_path / "zoo.pkl", {"model": state, "__author__": "store"})
+    DetectionCheckpointer(model).load(prefix + "zoo.pkl")
+    assert_state_equals(model, state)
+    assert asked == [prefix + "zoo.pkl"]
 
 
 def test_non_array_values_are_refused(model, tmp_path):
