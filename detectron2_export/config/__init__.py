@@ -1,6 +1,18 @@
-"""detectron2's yacs config system: ``get_cfg()``, ``CfgNode`` and ``@configurable``."""
+"""detectron2's config systems: yacs (``get_cfg()``, ``CfgNode``, ``@configurable``) and LazyConfig
+(``LazyConfig``, ``LazyCall``, ``instantiate``)."""
 
 from .config import CfgNode, ConfigFileNotFoundError, ConfigKeyError, get_cfg
 from .configurable import configurable
+from .instantiate import instantiate
+from .lazy import LazyCall, LazyConfig
 
-__all__ = ["CfgNode", "get_cfg", "configurable", "ConfigKeyError", "ConfigFileNotFoundError"]
+__all__ = [
+    "CfgNode",
+    "get_cfg",
+    "configurable",
+    "ConfigKeyError",
+    "ConfigFileNotFoundError",
+    "LazyCall",
+    "LazyConfig",
+    "instantiate",
+]

@@ -9,7 +9,9 @@ import pydoc
 from collections import abc
 from typing import Any
 
-__all__ = ["dump_dataclass", "instantiate", "locate", "convert_target_to_string"]
+from ..errors import ConfigError
+
+__all__ = ["dump_dataclass", "instantiate", "locate", "convert_target_to_string", "InstantiateError"]
 
 
 def locate(name: str) -> Any:
@@ -54,17 +56,44 @@ def dump_dataclass(obj: Any) -> dict:
     return ret
 
 
+class InstantiateError(ConfigError, TypeError):
+    """A ``_target_`` rejected the arguments a config gave it (TypeError, as upstream, and ConfigError)."""
+
+
+def _is_lazy_list(cfg: Any) -> bool:
+    return type(cfg).__name__ == "ListConfig" and type(cfg).__module__.startswith("omegaconf")
+
+
 def instantiate(cfg: Any) -> Any:
-    """Recursively build objects: every mapping with ``_target_`` becomes ``target(**other_keys)``;
-    lists and tuples are rebuilt element-wise; anything else is returned as is."""
-    if isinstance(cfg, (list, tuple)):
-        return type(cfg)(instantiate(x) for x in cfg)
+    """Recursively build objects: every mapping with ``_target_`` becomes ``target(**other_keys)``.
+
+    Mappings are plain dicts or omegaconf ``DictConfig`` (LazyConfig; interpolations such as
+    ``"${..num_classes}"`` are resolved when read); lists, tuples and ``ListConfig`` are rebuilt
+    element-wise (a ``ListConfig`` becomes a plain list, which every constructor accepts); a
+    ``DictConfig`` backed by a dataclass becomes that dataclass. Anything else, mappings without
+    ``_target_`` included, is returned as is (as detectron2 does).
+    """
+    if isinstance(cfg, (list, tuple)) or _is_lazy_list(cfg):
+        items = [instantiate(x) for x in cfg]
+        return tuple(items) if isinstance(cfg, tuple) else items
+    if type(cfg).__name__ == "DictConfig" and type(cfg).__module__.startswith("omegaconf"):
+        from omegaconf import OmegaConf
+
+        if dataclasses.is_dataclass(cfg._metadata.object_type):
+            return OmegaConf.to_object(cfg)
     if isinstance(cfg, abc.Mapping) and "_target_" in cfg:
         kwargs = {k: instantiate(v) for k, v in cfg.items() if k != "_target_"}
-        target = cfg["_target_"]
+        target = instantiate(cfg["_target_"])
         if isinstance(target, str):
             target = locate(target)
         if not callable(target):
             raise TypeError(f"instantiate: _target_={target!r}, expected a callable or its dotted path")
-        return target(**kwargs)
+        try:
+            return target(**kwargs)
+        except TypeError as e:
+            name = getattr(target, "__qualname__", repr(target))
+            raise InstantiateError(
+                f"instantiate: _target_={getattr(target, '__module__', '')}.{name} rejected the "
+                f"arguments {sorted(kwargs)}: {e}"
+            ) from e
     return cfg

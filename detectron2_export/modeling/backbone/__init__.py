@@ -1,4 +1,4 @@
-"""Backbones (detectron2.modeling.backbone): ResNet/ResNeXt, FPN, and the registry to add more."""
+"""Backbones (detectron2.modeling.backbone): ResNet/ResNeXt, RegNet, FPN, and the registry to add more."""
 
 from .backbone import Backbone
 from .build import BACKBONE_REGISTRY, build_backbone
@@ -9,6 +9,7 @@ from .fpn import (
     build_resnet_fpn_backbone,
     build_retinanet_resnet_fpn_backbone,
 )
+from .regnet import RegNet
 from .resnet import (
     BasicBlock,
     BasicStem,
@@ -28,6 +29,7 @@ __all__ = [
     "FPN",
     "LastLevelMaxPool",
     "LastLevelP6P7",
+    "RegNet",
     "ResNet",
     "ResNetBlockBase",
     "build_backbone",
