@@ -11,7 +11,7 @@ from typing import Tuple
 
 import torch
 
-__all__ = ["Box2BoxTransform", "Box2BoxTransformRotated"]
+__all__ = ["Box2BoxTransform", "Box2BoxTransformRotated", "Box2BoxTransformLinear"]
 
 _DEFAULT_SCALE_CLAMP = math.log(1000.0 / 16)
 """Largest dw/dh fed to exp(): a box can grow at most 1000/16 = 62.5 times."""
@@ -160,3 +160,58 @@ class Box2BoxTransformRotated:
         pred_boxes[:, 3::5] = torch.exp(dh) * heights
         pred_boxes[:, 4::5] = _wrap_degrees(da * 180.0 / math.pi + angles)
         return pred_boxes
+
+
+class Box2BoxTransformLinear:
+    """FCOS's box parametrisation: the distances (l, t, r, b) from the centre of a (square)
+    source box, e.g. an anchor point, to the four sides of the target box.
+
+    Args:
+        normalize_by_size: deltas are in units of the source box's size (the anchor stride).
+    """
+
+    def __init__(self, normalize_by_size: bool = True):
+        self.normalize_by_size = normalize_by_size
+
+    def _sizes(self, boxes: torch.Tensor) -> torch.Tensor:
+        """(N, 4) source boxes -> (N, 4) (w, h, w, h), the unit of each delta."""
+        widths = boxes[:, 2] - boxes[:, 0]
+        heights = boxes[:, 3] - boxes[:, 1]
+        return torch.stack([widths, heights, widths, heights], dim=1)
+
+    def get_deltas(self, src_boxes: torch.Tensor, target_boxes: torch.Tensor) -> torch.Tensor:
+        """(N, 4) source and target boxes -> (N, 4) deltas (l, t, r, b); the source centres must
+        lie inside the targets for the deltas to be positive."""
+        assert isinstance(src_boxes, torch.Tensor), type(src_boxes)
+        assert isinstance(target_boxes, torch.Tensor), type(target_boxes)
+        src_ctr_x = 0.5 * (src_boxes[:, 0] + src_boxes[:, 2])
+        src_ctr_y = 0.5 * (src_boxes[:, 1] + src_boxes[:, 3])
+        deltas = torch.stack(
+            (
+                src_ctr_x - target_boxes[:, 0],
+                src_ctr_y - target_boxes[:, 1],
+                target_boxes[:, 2] - src_ctr_x,
+                target_boxes[:, 3] - src_ctr_y,
+            ),
+            dim=1,
+        )
+        if self.normalize_by_size:
+            deltas = deltas / self._sizes(src_boxes)
+        return deltas
+
+    def apply_deltas(self, deltas: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        """Decode (N, k*4) deltas against (N, 4) boxes into (N, k*4) boxes.
+
+        Negative distances are clamped to 0 first, so every box contains its source centre.
+        """
+        deltas = torch.relu(deltas)
+        boxes = boxes.to(deltas.dtype)
+        ctr_x = 0.5 * (boxes[:, 0] + boxes[:, 2])
+        ctr_y = 0.5 * (boxes[:, 1] + boxes[:, 3])
+        if self.normalize_by_size:
+            deltas = deltas * self._sizes(boxes).repeat(1, deltas.shape[1] // 4)
+        x1 = ctr_x[:, None] - deltas[:, 0::4]
+        y1 = ctr_y[:, None] - deltas[:, 1::4]
+        x2 = ctr_x[:, None] + deltas[:, 2::4]
+        y2 = ctr_y[:, None] + deltas[:, 3::4]
+        return torch.stack((x1, y1, x2, y2), dim=-1).reshape(deltas.shape)

@@ -2,6 +2,7 @@
 
 from .build import META_ARCH_REGISTRY, build_model
 from .dense_detector import DenseDetector
+from .fcos import FCOS
 from .panoptic_fpn import PanopticFPN
 from .rcnn import GeneralizedRCNN, ProposalNetwork
 from .retinanet import RetinaNet
@@ -9,6 +10,7 @@ from .semantic_seg import SEM_SEG_HEADS_REGISTRY, SemanticSegmentor, SemSegFPNHe
 
 __all__ = [
     "DenseDetector",
+    "FCOS",
     "GeneralizedRCNN",
     "META_ARCH_REGISTRY",
     "PanopticFPN",
