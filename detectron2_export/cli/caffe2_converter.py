@@ -6,6 +6,9 @@ Example::
 
     python tools/caffe2_converter.py --config-file configs/shapes/mask_rcnn_R_18_FPN_shapes.yaml \\
         --output output/shapes_caffe2 --run-eval MODEL.WEIGHTS models/mask_rcnn_R_18_FPN_shapes.pkl MODEL.DEVICE cpu
+
+With the launch flags (``--num-workers``, ``--num-gpus``, ``--num-machines``...) the evaluation is
+sharded over processes: rank 0 exports, the other ranks get the files over the process group.
 """
 
 from __future__ import annotations
@@ -19,20 +22,23 @@ from typing import Mapping
 import torch
 
 from ..evaluation import format_ap_comparison
+from ..utils import comm
 from .common import (
+    add_launch_arguments,
     add_output_arguments,
     CLIError,
     build_and_load_model,
     check_output_dir,
     evaluate,
+    export_once,
+    launch_from_args,
     run_main,
     sample_inputs_from_dataset,
     setup_cfg,
     setup_logger,
-    staged_output_dir,
 )
 
-__all__ = ["get_parser", "export_caffe2_tracing", "format_summary", "main", "cli"]
+__all__ = ["get_parser", "export_caffe2_tracing", "format_summary", "convert_and_evaluate", "main", "cli"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +54,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--run-eval", action="store_true", help="evaluate the PyTorch and the Caffe2 model on DATASETS.TEST[0]"
     )
+    add_launch_arguments(parser)
     add_output_arguments(parser)
     return parser
 
@@ -91,7 +98,8 @@ def format_summary(eager: Results, converted: Results, dataset: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Results]:
-    """Run the tool; returns ``{"PyTorch": results, "Caffe2": results}`` with ``--run-eval``, else {}."""
+    """Run the tool; returns ``{"PyTorch": results, "Caffe2": results}`` with ``--run-eval``, else {}
+    (on the other machines of a multi-machine run: None)."""
     args = get_parser().parse_args(argv)
     setup_logger(args.verbose)
     logger.info("Command line arguments: %s", args)
@@ -102,11 +110,21 @@ def main(argv: list[str] | None = None) -> dict[str, Results]:
         )
     check_output_dir(args.output, args.overwrite)
     cfg = setup_cfg(args.config_file, args.opts or [])
-    model = build_and_load_model(cfg)
-    inputs = sample_inputs_from_dataset(cfg, model)
+    return launch_from_args(convert_and_evaluate, args, cfg.MODEL.DEVICE, (args,))
 
-    with staged_output_dir(args.output) as tmp:
-        caffe2_model = export_caffe2_tracing(cfg, model, inputs, args.format, tmp)
+
+def convert_and_evaluate(args: argparse.Namespace) -> dict[str, Results]:
+    """One process's part of :func:`main`: rank 0 exports; every rank evaluates its shard of both models."""
+    from ..export import Caffe2Model
+
+    setup_logger(args.verbose)
+    cfg = setup_cfg(args.config_file, args.opts or [])
+    model = build_and_load_model(cfg)
+
+    def export(output_dir: str):
+        return export_caffe2_tracing(cfg, model, sample_inputs_from_dataset(cfg, model), args.format, output_dir)
+
+    caffe2_model = export_once(export, args.output, Caffe2Model.load_protobuf)
     logger.info("Wrote %s to %s", ", ".join(sorted(os.listdir(args.output))), args.output)
     if not args.run_eval:
         return {}
@@ -114,6 +132,8 @@ def main(argv: list[str] | None = None) -> dict[str, Results]:
     start = time.perf_counter()
     results = {"PyTorch": evaluate(model, cfg, "PyTorch"), "Caffe2": evaluate(caffe2_model, cfg, "Caffe2")}
     logger.info("Evaluated both models in %.1f s", time.perf_counter() - start)
+    if not comm.is_main_process():
+        return {}
     dataset = cfg.DATASETS.TEST[0]
     print(f"COCO AP on {dataset}, PyTorch vs Caffe2 (delta = Caffe2 - PyTorch):")
     print(format_ap_comparison(results))

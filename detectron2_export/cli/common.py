@@ -1,4 +1,5 @@
-"""Steps shared by the CLIs: logging, config, model, sample inputs, output directory, evaluation.
+"""Steps shared by the CLIs: logging, config, model, sample inputs, output directory, evaluation,
+and the launch flags that spread ``--run-eval`` over processes and machines (``engine.launch``).
 
 Every user error raises a ``Detectron2ExportError`` whose message says what to do; :func:`run_main`
 turns it into one ``<prog>: error: ...`` line on stderr and exit status 1.
@@ -13,15 +14,20 @@ import os
 import shutil
 import sys
 import tempfile
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from datetime import timedelta
+from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
 
 import torch
 
 from ..errors import CheckpointError, ConfigError, Detectron2ExportError
+from ..utils import comm
 
 __all__ = [
     "CLIError",
     "setup_logger",
+    "add_launch_arguments",
+    "launch_from_args",
+    "export_once",
     "setup_cfg",
     "build_and_load_model",
     "sample_inputs_from_dataset",
@@ -35,6 +41,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _PACKAGE_LOGGER = "detectron2_export"
+
+Model = TypeVar("Model")
 
 
 class CLIError(Detectron2ExportError):
@@ -67,15 +75,99 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_launch_arguments(parser: argparse.ArgumentParser) -> None:
+    """detectron2's launch flags (``--num-gpus``, ``--num-machines``, ``--machine-rank``, ``--dist-url``)
+    plus CPU worker processes; they shard ``--run-eval`` (see :func:`launch_from_args`)."""
+    from ..engine.launch import DEFAULT_CONNECT_TIMEOUT
+
+    group = parser.add_argument_group("distributed evaluation (--run-eval)")
+    group.add_argument("--num-gpus", type=int, default=1, help="processes per machine with MODEL.DEVICE cuda, one per GPU")
+    group.add_argument(
+        "--num-workers", type=int, default=1, help="processes per machine with MODEL.DEVICE cpu (gloo)"
+    )
+    group.add_argument(
+        "--threads-per-worker",
+        type=int,
+        default=None,
+        help="torch threads of each CPU worker (default: the machine's cores divided among the workers)",
+    )
+    group.add_argument("--num-machines", type=int, default=1, help="total number of machines")
+    group.add_argument("--machine-rank", type=int, default=0, help="the rank of this machine (unique per machine)")
+    group.add_argument(
+        "--dist-url",
+        default="auto",
+        help="tcp://HOST:PORT of machine 0, the same on every machine; 'auto' picks a free port (one machine)",
+    )
+    group.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=DEFAULT_CONNECT_TIMEOUT.total_seconds(),
+        metavar="SECONDS",
+        help="how long the machines may take to join before the run fails, naming the missing ones",
+    )
+
+
+def launch_from_args(main_func: Callable[..., Any], args: argparse.Namespace, device: str, main_args: Sequence = ()) -> Any:
+    """Run ``main_func(*main_args)`` on every process the launch flags ask for (here, in this process,
+    when there is one); returns its result on rank 0, None on the other machines.
+
+    ``device`` is ``MODEL.DEVICE``: cuda means one process per GPU (``--num-gpus``), cpu means
+    ``--num-workers`` processes. More than one process needs ``--run-eval``: only the evaluation
+    is shared, the export runs once (:func:`export_once`).
+    """
+    from ..engine import launch
+
+    cuda = device.startswith("cuda")
+    if cuda and args.num_workers != 1:
+        raise CLIError(f"--num-workers {args.num_workers} with MODEL.DEVICE {device}: use --num-gpus (one process per GPU)")
+    if not cuda and args.num_gpus != 1:
+        raise CLIError(f"--num-gpus {args.num_gpus} with MODEL.DEVICE {device}: use --num-workers N for CPU processes")
+    per_machine = args.num_gpus if cuda else args.num_workers
+    for flag, value in (("--num-gpus", args.num_gpus), ("--num-workers", args.num_workers), ("--num-machines", args.num_machines)):
+        if value < 1:
+            raise CLIError(f"{flag}={value}, expected an int >= 1")
+    if args.threads_per_worker is not None and args.threads_per_worker < 1:
+        raise CLIError(f"--threads-per-worker={args.threads_per_worker}, expected an int >= 1")
+    world_size = per_machine * args.num_machines
+    if world_size > 1 and not args.run_eval:
+        raise CLIError(
+            f"{world_size} processes without --run-eval: the processes share the evaluation only "
+            "(the export runs once); add --run-eval or drop the launch flags"
+        )
+    threads = args.threads_per_worker
+    if threads is None and not cuda and per_machine > 1:
+        threads = max(1, (os.cpu_count() or 1) // per_machine)
+    return launch(
+        main_func,
+        per_machine,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=tuple(main_args),
+        device="cuda" if cuda else "cpu",
+        threads_per_worker=threads,
+        connect_timeout=timedelta(seconds=args.connect_timeout),
+    )
+
+
 def setup_logger(verbose: bool = False) -> None:
-    """Log the package's INFO (DEBUG with ``verbose``) messages to the current stderr, detectron2-style."""
+    """Log the package's INFO (DEBUG with ``verbose``) messages to the current stderr, detectron2-style.
+
+    Under torch.distributed, only rank 0 logs INFO; the other ranks log warnings and errors, prefixed
+    with their rank (a spawned worker calls this again: it starts unconfigured).
+    """
     package_logger = logging.getLogger(_PACKAGE_LOGGER)
     for handler in [h for h in package_logger.handlers if isinstance(h, _CLIHandler)]:
         package_logger.removeHandler(handler)
     handler = _CLIHandler()
-    handler.setFormatter(logging.Formatter("[%(asctime)s %(name)s %(levelname)s] %(message)s", "%m/%d %H:%M:%S"))
+    rank = comm.get_rank()
+    prefix = f"[rank {rank}] " if comm.get_world_size() > 1 else ""
+    handler.setFormatter(
+        logging.Formatter(f"{prefix}[%(asctime)s %(name)s %(levelname)s] %(message)s", "%m/%d %H:%M:%S")
+    )
     package_logger.addHandler(handler)
-    package_logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    level = logging.DEBUG if verbose else logging.INFO
+    package_logger.setLevel(level if rank == 0 else max(level, logging.WARNING))
 
 
 def setup_cfg(config_file: str, opts: Sequence[str], *, export_config: bool = True):
@@ -141,7 +233,7 @@ def sample_inputs_from_dataset(cfg, model: torch.nn.Module, max_tries: int = 50)
     The Caffe2 trace follows the data: a sample without detections would export a graph that skips
     the mask / keypoint heads.
     """
-    from ..data import build_detection_test_loader
+    from ..data import DatasetMapper, InferenceSampler, build_detection_test_loader, get_detection_dataset_dicts
 
     if not len(cfg.DATASETS.TEST):
         raise CLIError(
@@ -149,7 +241,10 @@ def sample_inputs_from_dataset(cfg, model: torch.nn.Module, max_tries: int = 50)
             "(export_model.py also accepts --sample-image PATH)"
         )
     dataset = cfg.DATASETS.TEST[0]
-    loader = build_detection_test_loader(cfg, dataset)
+    dicts = get_detection_dataset_dicts([dataset], filter_empty=False)
+    # the whole dataset in order, whatever the world size: the sample must not depend on the sharding
+    sampler = InferenceSampler(len(dicts), rank=0, world_size=1)
+    loader = build_detection_test_loader(dicts, mapper=DatasetMapper(cfg, False), sampler=sampler)
     for i, batch in enumerate(loader):
         if i >= max_tries:
             break
@@ -215,16 +310,68 @@ def staged_output_dir(path: str) -> Iterator[str]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def export_once(export: Callable[[str], Model], output_dir: str, load: Callable[[str], Model]) -> Model:
+    """The exported model on every rank, exported once, by rank 0.
+
+    Rank 0 calls ``export(tmp)`` (which writes the files into ``tmp`` and returns the model) inside
+    :func:`staged_output_dir`, reads the finished files, moves them into its ``output_dir`` and
+    broadcasts their bytes over the process group. On every other machine, local rank 0 writes
+    them into that machine's ``output_dir`` (staged the same way: no shared filesystem is assumed,
+    and nothing reads a half-written file); each rank then builds its model with ``load(dir)``,
+    the other local ranks from a private temporary copy. In a world of one this is just the
+    staged export.
+    """
+    if comm.is_main_process():
+        with staged_output_dir(output_dir) as tmp:
+            model = export(tmp)
+            files = _read_tree(tmp) if comm.get_world_size() > 1 else {}
+        comm.broadcast_object(files)
+        return model
+    files = comm.broadcast_object(None)
+    if comm.get_local_rank() == 0:
+        with staged_output_dir(output_dir) as tmp:
+            _write_tree(tmp, files)
+        return load(output_dir)
+    with tempfile.TemporaryDirectory(prefix="d2export_rank_") as tmp:
+        _write_tree(tmp, files)
+        return load(tmp)
+
+
+def _read_tree(root: str) -> dict[str, bytes]:
+    files = {}
+    for directory, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(directory, name)
+            with open(path, "rb") as f:
+                files[os.path.relpath(path, root)] = f.read()
+    return files
+
+
+def _write_tree(root: str, files: Mapping[str, bytes]) -> None:
+    for relpath, data in files.items():
+        path = os.path.join(root, relpath)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+
+
 def evaluate(model: Callable[[list[dict]], list[dict]], cfg, title: str) -> dict[str, Mapping[str, float]]:
-    """COCO AP of ``model`` (anything callable on detectron2 inputs) on ``DATASETS.TEST[0]``, with a progress bar."""
+    """COCO AP of ``model`` (anything callable on detectron2 inputs) on ``DATASETS.TEST[0]``, with a progress bar.
+
+    Under torch.distributed each rank runs its shard; rank 0 returns the AP of the whole dataset,
+    the other ranks {}.
+    """
     from ..data import build_detection_test_loader
     from ..evaluation import COCOEvaluator, inference_on_dataset, print_csv_format
 
     dataset = cfg.DATASETS.TEST[0]
     loader = build_detection_test_loader(cfg, dataset)
-    logger.info("Evaluating the %s model on %s (%d images) ...", title, dataset, len(loader))
+    world_size = comm.get_world_size()
+    shards = f", {world_size} processes" if world_size > 1 else ""
+    logger.info("Evaluating the %s model on %s (%d images%s) ...", title, dataset, len(loader.dataset), shards)
     results = inference_on_dataset(model, loader, COCOEvaluator(dataset, output_dir=None), desc=f"{title} on {dataset}")
-    print_csv_format(results)
+    if comm.is_main_process():
+        print_csv_format(results)
     return results
 
 
