@@ -117,19 +117,41 @@ class CfgNode(_YacsCfgNode):
     def merge_from_file(self, cfg_filename: str, allow_unsafe: bool = True) -> None:
         """Merge a YAML config file (and its ``_BASE_`` chain) into this config.
 
-        Errors name the file that sets a bad key (the including file or one of its bases).
+        A file of an older ``VERSION`` (or one without VERSION that uses v1 keys) is upgraded
+        automatically, as upstream (:mod:`.compat`). Errors name the file that sets a bad key
+        (the including file or one of its bases).
         ``allow_unsafe`` is accepted for API compatibility only (see :meth:`load_yaml_with_base`).
         """
         origins: dict[str, str] = {}
         loaded = _read_with_base(cfg_filename, origins)
+        if "VERSION" not in self:  # a user's own CfgNode: no versioning
+            self._merge_loaded(loaded, origins, cfg_filename)
+            return
+        from .compat import downgrade_config, guess_version, upgrade_config  # compat imports CfgNode
+
+        if self.VERSION != _LATEST_VERSION:
+            raise ConfigError(f"merge_from_file({cfg_filename}): this config has VERSION={self.VERSION!r}, "
+                              f"expected {_LATEST_VERSION}: files merge only into a config of the latest version")
         version = loaded.get("VERSION", None)
         if version is None:
-            logger.debug("Config '%s' has no VERSION; assuming v%d.", cfg_filename, _LATEST_VERSION)
-        elif version != self.get("VERSION", _LATEST_VERSION):
-            raise ConfigError(
-                f"{cfg_filename}: VERSION={version!r}, expected {_LATEST_VERSION} "
-                "(config-version upgrades from detectron2 v1 configs are not supported)"
-            )
+            version = guess_version(loaded, cfg_filename)
+        if not isinstance(version, int) or isinstance(version, bool) or not 0 <= version <= _LATEST_VERSION:
+            raise ConfigError(f"{cfg_filename}: VERSION={version!r}, expected an int from 0 to {_LATEST_VERSION}")
+        if version == _LATEST_VERSION:
+            self._merge_loaded(loaded, origins, cfg_filename)
+            return
+        logger.warning("Loading an old v%d config file '%s' by automatically upgrading to v%d. "
+                       "See docs/CHANGELOG.md for instructions to update your files.",
+                       version, cfg_filename, _LATEST_VERSION)
+        # the defaults at the file's version take the file, then the whole is brought up to date
+        old_self = downgrade_config(self, to_version=version)
+        old_self._merge_loaded(loaded, origins, cfg_filename)
+        new_config = upgrade_config(old_self)
+        self.clear()
+        self.update(new_config)
+
+    def _merge_loaded(self, loaded: dict[str, Any], origins: dict[str, str], cfg_filename: str) -> None:
+        """Merge the dict read from ``cfg_filename``; errors name the file that set the bad key."""
         self._check_keys_exist(loaded, origins, cfg_filename)
         try:
             self.merge_from_other_cfg(type(self)(loaded))

@@ -1,8 +1,9 @@
 """detectron2's ``@configurable``: build a module either from explicit arguments or from a config.
 
-``Module(cfg, ...)`` calls ``Module.from_config(cfg, ...)`` to turn the config into keyword
-arguments, so that modules keep a plain, explicit ``__init__`` and users can still build them from
-YAML. Functions can be decorated too, with ``@configurable(from_config=fn)``.
+``Module(cfg, ...)`` (``cfg`` a yacs ``CfgNode`` or an OmegaConf ``DictConfig``) calls
+``Module.from_config(cfg, ...)`` to turn the config into keyword arguments, so that modules keep
+a plain, explicit ``__init__`` and users can still build them from YAML. Functions can be
+decorated too, with ``@configurable(from_config=fn)``.
 """
 
 from __future__ import annotations
@@ -11,14 +12,18 @@ import functools
 import inspect
 from typing import Any, Callable
 
+from omegaconf import DictConfig
 from yacs.config import CfgNode as _YacsCfgNode
+
+# what counts as a config: yacs (get_cfg()) or OmegaConf (LazyConfig), as upstream
+_CONFIG_TYPES = (_YacsCfgNode, DictConfig)
 
 
 def _called_with_cfg(*args: Any, **kwargs: Any) -> bool:
     """Whether the call looks like ``f(cfg, ...)`` / ``f(cfg=cfg, ...)``."""
-    if len(args) and isinstance(args[0], _YacsCfgNode):
+    if len(args) and isinstance(args[0], _CONFIG_TYPES):
         return True
-    if isinstance(kwargs.pop("cfg", None), _YacsCfgNode):
+    if isinstance(kwargs.pop("cfg", None), _CONFIG_TYPES):
         return True
     return False
 

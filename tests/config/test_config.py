@@ -182,9 +182,9 @@ def test_odd_override_list():
     [
         ("bad_type.yaml", 'MODEL:\n  RESNETS:\n    DEPTH: "fifty"\n', r"bad_type\.yaml: .*MODEL\.RESNETS\.DEPTH"),
         ("broken.yaml", "MODEL: [unclosed\n", "broken.yaml: not valid YAML"),
-        ("v1.yaml", "VERSION: 1\n", "VERSION=1, expected 2"),
+        ("v3.yaml", "VERSION: 3\n", "VERSION=3, expected an int from 0 to 2"),
     ],
-    ids=["type_mismatch_names_file_and_key", "invalid_yaml_names_file", "other_config_version_is_refused"],
+    ids=["type_mismatch_names_file_and_key", "invalid_yaml_names_file", "newer_config_version_is_refused"],
 )
 def test_bad_file_is_a_config_error(tmp_path, name, text, match):
     path = _write(tmp_path / name, text)
