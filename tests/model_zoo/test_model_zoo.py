@@ -39,4 +39,5 @@ def test_every_url_has_a_bundled_config():
     from detectron2_export.model_zoo.model_zoo import _CONFIG_PATH_TO_URL_SUFFIX
 
     for name in _CONFIG_PATH_TO_URL_SUFFIX:
-        assert os.path.isfile(model_zoo.get_config_file(name + ".yaml"))
+        ext = ".py" if name.startswith("new_baselines/") else ".yaml"
+        assert os.path.isfile(model_zoo.get_config_file(name + ext))
