@@ -8,6 +8,8 @@ from detectron2_export.layers import pairwise_iou_rotated
 from detectron2_export.structures import Boxes, BoxMode, RotatedBoxes, pairwise_iou
 from detectron2_export.structures import pairwise_iou_rotated as iou_s
 
+from .rotated_nms_reference import dense_pairwise_iou_rotated
+
 
 def test_hand_cases():
     b = torch.tensor(
@@ -102,3 +104,24 @@ def test_random_boxes_match_polygon_clipping():
     for i, b1 in enumerate(boxes.tolist()):
         for j, b2 in enumerate(boxes.tolist()):
             assert abs(iou[i, j].item() - _reference_iou(b1, b2)) < 1e-5, (i, j)
+
+
+def test_pairwise_iou_equals_dense_reference():
+    """Only pairs with overlapping hulls get a polygon; the values are those of computing all."""
+    g = torch.Generator().manual_seed(4)
+    n = 80
+    boxes = torch.cat(
+        [
+            torch.rand(n, 2, generator=g) * 200,
+            torch.rand(n, 2, generator=g) * 40,  # some nearly empty boxes
+            torch.rand(n, 1, generator=g) * 360 - 180,
+        ],
+        dim=1,
+    )
+    boxes[0, 2] = 0.0
+    boxes[1] = boxes[2] + torch.tensor([boxes[2, 2].item(), 0, 0, 0, 0])  # edge to edge: touching
+    for b1, b2 in ((boxes, boxes), (boxes[:7], boxes), (boxes.double(), boxes[30:].double())):
+        iou = pairwise_iou_rotated(b1, b2)
+        assert iou.dtype == b1.dtype
+        torch.testing.assert_close(iou, dense_pairwise_iou_rotated(b1, b2), rtol=0, atol=0)
+    assert (pairwise_iou_rotated(boxes, boxes) > 0).sum() < n * n / 4  # the hull test had work to do
