@@ -1,4 +1,5 @@
-"""A name -> object registry, as detectron2's (fvcore's) ``Registry``.
+"""A name -> object registry, as detectron2's (fvcore's) ``Registry``, and ``locate``: an object
+from its dotted path, as detectron2.utils.registry.
 
 Used for META_ARCH_REGISTRY, BACKBONE_REGISTRY, ... so that users can plug their own modules into
 ``build_model(cfg)`` by name.
@@ -6,7 +7,11 @@ Used for META_ARCH_REGISTRY, BACKBONE_REGISTRY, ... so that users can plug their
 
 from __future__ import annotations
 
+import importlib
+import pydoc
 from typing import Any, Callable, Iterator, TypeVar
+
+__all__ = ["Registry", "locate"]
 
 T = TypeVar("T")
 
@@ -55,3 +60,46 @@ class Registry:
 
     def __repr__(self) -> str:
         return f"Registry(name={self._name!r}, names={sorted(self._obj_map)})"
+
+
+def locate(name: str) -> Any:
+    """The object named by ``"{x.__module__}.{x.__qualname__}"``, e.g. ``"torch.nn.Conv2d"``.
+
+    ``pydoc.locate`` first; where it fails (an attribute reached through a module that a package
+    does not import itself, e.g. ``torch.optim.sgd.SGD``), the longest importable module prefix is
+    imported and the rest of the path read as attributes. Raises ImportError naming the path.
+    """
+    obj = pydoc.locate(name)
+    if obj is not None:
+        return obj
+    parts = name.split(".")
+    for k in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:k]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[k:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            break
+        return obj
+    raise ImportError(f"locate: name={name!r}, expected the dotted path of an importable object")
+
+
+def _convert_target_to_string(t: Any) -> str:
+    """Inverse of :func:`locate`: the shortest dotted path of ``t`` that locates ``t`` itself.
+
+    ``pkg.sub._impl.Cls`` becomes ``pkg.sub.Cls`` (or ``pkg.Cls``) when that resolves to the same
+    object, so a stored path survives moving the implementation between private modules.
+    """
+    module, qualname = t.__module__, t.__qualname__
+    module_parts = module.split(".")
+    for k in range(1, len(module_parts)):
+        candidate = f"{'.'.join(module_parts[:k])}.{qualname}"
+        try:
+            if locate(candidate) is t:
+                return candidate
+        except ImportError:
+            pass
+    return f"{module}.{qualname}"
