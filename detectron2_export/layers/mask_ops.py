@@ -9,9 +9,17 @@ from typing import Tuple
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.nn import functional as F
 
-__all__ = ["paste_masks_in_image", "BYTES_PER_FLOAT", "GPU_MEM_LIMIT"]
+__all__ = [
+    "paste_masks_in_image",
+    "paste_mask_in_image_old",
+    "pad_masks",
+    "scale_boxes",
+    "BYTES_PER_FLOAT",
+    "GPU_MEM_LIMIT",
+]
 
 BYTES_PER_FLOAT = 4
 # Upper bound on the memory of one chunk of pasted masks on GPU.
@@ -120,3 +128,47 @@ def _paste_masks_tensor_shape(
     constant baked in by the tracer.
     """
     return paste_masks_in_image(masks, boxes, (int(image_shape[0]), int(image_shape[1])), threshold)
+
+
+def paste_mask_in_image_old(
+    mask: torch.Tensor, box: torch.Tensor, img_h: int, img_w: int, threshold: float
+) -> torch.Tensor:
+    """Detectron1's paste of one (M, M) float mask into an (img_h, img_w) uint8 image, kept for
+    comparison (upstream keeps it too; it quantizes more than :func:`paste_masks_in_image`).
+
+    The box is truncated to ints and covers ``x1 - x0 + 1`` by ``y1 - y0 + 1`` pixels; the mask
+    is resized to that with PIL's bilinear filter, then thresholded (``> threshold``, 0/1) or,
+    for ``threshold < 0``, scaled by 255.
+    """
+    x0, y0, x1, y1 = (int(v) for v in box.to(dtype=torch.int32).tolist())
+    samples_w, samples_h = x1 - x0 + 1, y1 - y0 + 1
+    resized = np.asarray(Image.fromarray(mask.cpu().numpy()).resize((samples_w, samples_h), Image.BILINEAR))
+    if threshold >= 0:
+        pasted = torch.from_numpy((resized > threshold).astype(np.uint8))
+    else:
+        pasted = torch.from_numpy(resized * 255).to(torch.uint8)
+    im_mask = torch.zeros((img_h, img_w), dtype=torch.uint8)
+    cx0, cx1 = max(x0, 0), min(x1 + 1, img_w)
+    cy0, cy1 = max(y0, 0), min(y1 + 1, img_h)
+    im_mask[cy0:cy1, cx0:cx1] = pasted[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+    return im_mask
+
+
+def pad_masks(masks: torch.Tensor, padding: int) -> Tuple[torch.Tensor, float]:
+    """Zero-pad (B, M, M) masks by ``padding`` cells on every side.
+
+    Returns the (B, M + 2p, M + 2p) masks and the size ratio (M + 2p) / M, the factor by which
+    :func:`scale_boxes` grows the boxes so that the padded masks still fit them.
+    """
+    m = masks.shape[-1]
+    padded = F.pad(masks, (padding, padding, padding, padding))
+    return padded, float(m + 2 * padding) / m
+
+
+def scale_boxes(boxes: torch.Tensor, scale: float) -> torch.Tensor:
+    """(B, 4) XYXY boxes scaled by ``scale`` about their centres."""
+    half_w = (boxes[:, 2] - boxes[:, 0]) * 0.5 * scale
+    half_h = (boxes[:, 3] - boxes[:, 1]) * 0.5 * scale
+    ctr_x = (boxes[:, 2] + boxes[:, 0]) * 0.5
+    ctr_y = (boxes[:, 3] + boxes[:, 1]) * 0.5
+    return torch.stack([ctr_x - half_w, ctr_y - half_h, ctr_x + half_w, ctr_y + half_h], dim=1)

@@ -96,3 +96,46 @@ def test_empty_and_constants():
     assert mask_ops.BYTES_PER_FLOAT == 4 and mask_ops.GPU_MEM_LIMIT == 1024**3
     with pytest.raises(AssertionError, match="square"):
         paste_masks_in_image(torch.zeros(1, 4, 3), torch.zeros(1, 4), (5, 6))
+
+
+def test_pad_masks_and_scale_boxes_hand():
+    masks = torch.arange(1.0, 5.0).reshape(1, 2, 2)
+    padded, scale = mask_ops.pad_masks(masks, 1)
+    assert scale == 2.0  # (2 + 2 * 1) / 2
+    expected = torch.zeros(1, 4, 4)
+    expected[0, 1:3, 1:3] = masks[0]
+    torch.testing.assert_close(padded, expected, rtol=0, atol=0)
+    boxes = torch.tensor([[0.0, 0.0, 4.0, 2.0], [10.0, 20.0, 12.0, 21.0]])
+    torch.testing.assert_close(
+        mask_ops.scale_boxes(boxes, 1.5), torch.tensor([[-1.0, -0.5, 5.0, 2.5], [9.5, 19.75, 12.5, 21.25]])
+    )
+
+
+def test_padded_masks_in_scaled_boxes_paste_the_same():
+    # a mask padded by p cells in a box grown by (M + 2p) / M samples the same mask positions.
+    # Cells of at most 2 pixels: the bilinear fringe (half a cell) stays inside the one-pixel
+    # margin the CPU paste computes around the unpadded box
+    g = torch.Generator().manual_seed(0)
+    masks = torch.rand(3, 7, 7, generator=g)
+    boxes = torch.tensor([[3.0, 4.0, 15.0, 15.0], [0.5, 0.5, 9.0, 13.0], [12.0, 2.0, 25.0, 9.5]])
+    padded, scale = mask_ops.pad_masks(masks, 2)
+    original = paste_masks_in_image(masks, boxes, (32, 32), threshold=-1).int()
+    via_padding = paste_masks_in_image(padded, mask_ops.scale_boxes(boxes, scale), (32, 32), threshold=-1).int()
+    assert (original - via_padding).abs().max().item() <= 1  # uint8 rounding of equal floats
+
+
+def test_paste_mask_in_image_old_hand():
+    ones = torch.ones(2, 2)
+    # the box truncates to (1, 2, 4, 3): 4 x 2 pixels, inclusive of x1 and y1
+    out = mask_ops.paste_mask_in_image_old(ones, torch.tensor([1.7, 2.2, 4.9, 3.1]), 6, 6, 0.5)
+    expected = torch.zeros(6, 6, dtype=torch.uint8)
+    expected[2:4, 1:5] = 1
+    assert out.dtype == torch.uint8 and torch.equal(out, expected)
+    # a box of exactly M x M pixels keeps the mask as is; the part left of the image is cut off
+    mask = torch.tensor([[0.2, 0.9], [0.7, 0.1]])
+    out = mask_ops.paste_mask_in_image_old(mask, torch.tensor([-1.0, 3.0, 0.0, 4.0]), 6, 6, 0.5)
+    expected = torch.zeros(6, 6, dtype=torch.uint8)
+    expected[3, 0] = 1  # mask[0, 1] = 0.9; mask[1, 1] = 0.1 stays 0
+    assert torch.equal(out, expected)
+    soft = mask_ops.paste_mask_in_image_old(mask, torch.tensor([0.0, 0.0, 1.0, 1.0]), 3, 3, -1)
+    assert soft[:2, :2].tolist() == [[int(0.2 * 255), int(0.9 * 255)], [int(0.7 * 255), int(0.1 * 255)]]
