@@ -1,5 +1,6 @@
 """detectron2.layers: building blocks shared by backbones and heads."""
 
+from .aspp import ASPP
 from .batch_norm import FrozenBatchNorm2d, LayerNorm, NaiveSyncBatchNorm, get_norm
 from .blocks import CNNBlockBase, DepthwiseSeparableConv2d
 from .deform_conv import DeformConv, ModulatedDeformConv
@@ -22,6 +23,7 @@ from .wrappers import (
 )
 
 __all__ = [
+    "ASPP",
     "BatchNorm2d",
     "CNNBlockBase",
     "Conv2d",
