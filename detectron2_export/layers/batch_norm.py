@@ -19,7 +19,8 @@ class FrozenBatchNorm2d(nn.Module):
     """BatchNorm2d whose statistics and affine parameters are fixed buffers.
 
     All four tensors are buffers (not parameters), so the optimizer never sees them and the
-    state dict keys are ``weight``, ``bias``, ``running_mean``, ``running_var``. The default
+    state dict keys are ``weight``, ``bias``, ``running_mean``, ``running_var`` (and
+    ``num_batches_tracked`` for a frozen SyncBN, see :meth:`convert_frozen_batchnorm`). The default
     ``running_var`` is ``1 - eps`` so a fresh layer is exactly the identity.
     """
 
@@ -60,6 +61,10 @@ class FrozenBatchNorm2d(nn.Module):
                 state_dict[prefix + "running_mean"] = torch.zeros_like(self.running_mean)
             if prefix + "running_var" not in state_dict:
                 state_dict[prefix + "running_var"] = torch.ones_like(self.running_var)
+        counter = self._buffers.get("num_batches_tracked")
+        if counter is not None and prefix + "num_batches_tracked" not in state_dict:
+            # a training counter, unused at inference: checkpoints without it load silently
+            state_dict[prefix + "num_batches_tracked"] = counter.clone()
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
@@ -69,18 +74,19 @@ class FrozenBatchNorm2d(nn.Module):
 
     @classmethod
     def convert_frozen_batchnorm(cls, module: nn.Module) -> nn.Module:
-        """Replace every BatchNorm2d (NaiveSyncBatchNorm included) in ``module`` by a FrozenBatchNorm2d.
+        """Replace every BatchNorm2d / SyncBatchNorm in ``module`` by a FrozenBatchNorm2d.
 
-        ``nn.SyncBatchNorm`` ("SyncBN") layers are kept: the models detectron2 builds keep them, with
-        ``num_batches_tracked``, in frozen stages too (the state_dict of
-        Misc/mask_rcnn_R_50_FPN_3x_syncbn, FREEZE_AT=2, has them for the stem and res2), so its
-        checkpoints load key for key. At inference they compute what BatchNorm2d computes.
+        A converted ``nn.SyncBatchNorm`` ("SyncBN") keeps its ``num_batches_tracked`` as a buffer:
+        that is the state_dict detectron2 builds for SyncBN in frozen stages (weight and bias
+        become buffers, ``num_batches_tracked`` stays; e.g. the stem and res2 of
+        Misc/mask_rcnn_R_50_FPN_3x_syncbn, FREEZE_AT=2), so its checkpoints load key for key.
 
         Returns ``module`` itself (children replaced in place) or, when ``module`` is a batch norm,
         a new FrozenBatchNorm2d with its statistics.
         """
+        bn_types = (nn.modules.batchnorm.BatchNorm2d, nn.modules.batchnorm.SyncBatchNorm)
         res = module
-        if isinstance(module, nn.modules.batchnorm.BatchNorm2d):
+        if isinstance(module, bn_types):
             res = cls(module.num_features)
             if module.affine:
                 res.weight.data = module.weight.data.clone().detach()
@@ -88,6 +94,8 @@ class FrozenBatchNorm2d(nn.Module):
             res.running_mean.data = module.running_mean.data
             res.running_var.data = module.running_var.data
             res.eps = module.eps
+            if isinstance(module, nn.modules.batchnorm.SyncBatchNorm) and module.num_batches_tracked is not None:
+                res.register_buffer("num_batches_tracked", module.num_batches_tracked.data)
         else:
             for name, child in module.named_children():
                 new_child = cls.convert_frozen_batchnorm(child)
