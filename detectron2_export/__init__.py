@@ -15,6 +15,8 @@ _EXPORT_NAMES = {
     "Caffe2Tracer",
     "export_caffe2_model",
     "export_onnx_model",
+    "export_onnx",
+    "OnnxRuntimeModel",
     "TracingAdapter",
     "scripting_with_instances",
     "dump_torchscript_IR",

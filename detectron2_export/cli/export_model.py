@@ -7,7 +7,7 @@ detectron2 model with a chosen method and format.
 | caffe2_tracing  | onnx        | model.onnx (with Caffe2 custom ops)               | no         |
 | caffe2_tracing  | torchscript | model.ts + TorchScript IR dumps                   | no         |
 | tracing         | torchscript | model.ts + TorchScript IR dumps                   | yes        |
-| tracing         | onnx        | model.onnx (standard ops, opset 11)               | no         |
+| tracing         | onnx        | model.onnx (standard ONNX, onnxruntime/TensorRT)  | yes        |
 | scripting       | torchscript | model.ts + TorchScript IR dumps                   | no         |
 
 ``tracing`` + ``caffe2`` is refused (upstream silently exports nothing); ``scripting`` accepts
@@ -60,7 +60,7 @@ SCRIPTING_FIELDS = {
 }
 
 # (method, format) pairs whose export returns a model Python can evaluate
-EVALUABLE = {("caffe2_tracing", "caffe2"), ("tracing", "torchscript")}
+EVALUABLE = {("caffe2_tracing", "caffe2"), ("tracing", "torchscript"), ("tracing", "onnx")}
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -108,15 +108,26 @@ def export_scripting(model: nn.Module, output_dir: str) -> None:
     dump_torchscript_IR(ts_model, output_dir)
 
 
-def export_tracing(model: nn.Module, inputs: list[dict], fmt: str, output_dir: str) -> Callable | None:
-    """Trace ``TracingAdapter(model)`` on the first sample image; writes model.ts (+ IR) or model.onnx.
+def export_tracing(model: nn.Module, inputs: list[dict], fmt: str, output_dir: str, cfg=None) -> Callable | None:
+    """Trace the model on the first sample image; writes model.ts (+ IR) or model.onnx.
 
-    Returns, for TorchScript and a GeneralizedRCNN / RetinaNet, a function with detectron2's model
+    ``onnx`` is the standard-ONNX export (``export_onnx``: every meta-architecture, post-processing
+    in the graph, dynamic batch); it returns the :class:`OnnxRuntimeModel` of the file. For
+    TorchScript and a GeneralizedRCNN / RetinaNet, returns a function with detectron2's model
     interface that runs the traced model and the final resize (which the export leaves out).
     """
-    from ..export import STABLE_ONNX_OPSET_VERSION, TracingAdapter, dump_torchscript_IR
+    from ..export import TracingAdapter, dump_torchscript_IR
     from ..modeling import GeneralizedRCNN
     from ..modeling.postprocessing import detector_postprocess
+
+    if fmt == "onnx":
+        import onnx
+
+        from ..export.onnx import OnnxRuntimeModel, export_onnx
+
+        onnx_model = export_onnx(cfg, model, inputs[:1])
+        onnx.save(onnx_model, os.path.join(output_dir, "model.onnx"))
+        return OnnxRuntimeModel(onnx_model)
 
     image = inputs[0]["image"]
     inputs = [{"image": image}]  # the other keys (height, width, file_name) are not traceable
@@ -136,9 +147,6 @@ def export_tracing(model: nn.Module, inputs: list[dict], fmt: str, output_dir: s
         ts_model = torch.jit.trace(traceable_model, (image,))
         ts_model.save(os.path.join(output_dir, "model.ts"))
         dump_torchscript_IR(ts_model, output_dir)
-    elif fmt == "onnx":
-        with open(os.path.join(output_dir, "model.onnx"), "wb") as f:
-            torch.onnx.export(traceable_model, (image,), f, opset_version=STABLE_ONNX_OPSET_VERSION, dynamo=False)
     else:
         raise CLIError(f"--export-method tracing: --format {fmt!r}, expected torchscript or onnx")
     logger.info("Inputs schema: %s", traceable_model.inputs_schema)
@@ -189,7 +197,7 @@ def main(argv: list[str] | None = None) -> Mapping[str, Mapping[str, float]]:
     torch._C._jit_set_fusion_strategy([("STATIC", 1)])  # upstream: _jit_set_bailout_depth(1), now deprecated
     cfg = setup_cfg(args.config_file, args.opts or [], export_config=args.export_method == "caffe2_tracing")
     model = build_and_load_model(cfg)
-    if args.run_eval and args.export_method == "tracing" and not _is_evaluable_after_tracing(model):
+    if args.run_eval and (args.export_method, args.format) == ("tracing", "torchscript") and not _is_evaluable_after_tracing(model):
         raise CLIError(
             f"--run-eval: Python inference is not yet implemented for {type(model).__name__} "
             "exported with export_method=tracing (only GeneralizedRCNN and RetinaNet)"
@@ -209,7 +217,7 @@ def main(argv: list[str] | None = None) -> Mapping[str, Mapping[str, float]]:
         elif args.export_method == "scripting":
             export_scripting(model, tmp)
         else:
-            exported_model = export_tracing(model, inputs, args.format, tmp)
+            exported_model = export_tracing(model, inputs, args.format, tmp, cfg)
     logger.info("Wrote %s to %s", ", ".join(sorted(os.listdir(args.output))), args.output)
 
     results: Mapping[str, Mapping[str, float]] = {}

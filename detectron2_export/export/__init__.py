@@ -17,6 +17,8 @@ _EXPORTS = {
     "Caffe2Tracer": "api",
     "export_caffe2_model": "api",
     "export_onnx_model": "api",
+    "export_onnx": "onnx",
+    "OnnxRuntimeModel": "onnx",
     "TracingAdapter": "flatten",
     "scripting_with_instances": "torchscript",
     "dump_torchscript_IR": "torchscript",

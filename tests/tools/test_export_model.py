@@ -7,7 +7,6 @@ fast; the module stays on one xdist worker so that the exports are not repeated.
 
 from __future__ import annotations
 
-import copy
 import os
 import subprocess
 import sys
@@ -18,7 +17,6 @@ import torch
 
 from detectron2_export.cli.common import build_and_load_model, sample_inputs_from_image, setup_cfg
 from detectron2_export.cli.export_model import cli, main
-from detectron2_export.layers import ROIAlign
 from detectron2_export.structures import Boxes, pairwise_iou
 
 from .conftest import CONFIG, MODEL_OPTS, REPO, SHAPES_IMAGES, SMALL_OPTS, only_entries
@@ -172,35 +170,43 @@ def test_tracing_torchscript_runs_like_eager_and_evaluates(export, eager, shapes
 
 
 @pytest.mark.slow
-def test_tracing_onnx_with_sample_image(export, eager):
-    """--sample-image: the ONNX graph's fixed input size is the resized sample image's."""
+def test_tracing_onnx_is_standard_and_evaluates(export, eager, shapes_val_10):
+    """``--export-method tracing --format onnx`` writes the standard-ONNX export: default-domain ops,
+    dynamic batch/height/width; stock onnxruntime runs it on other sizes than the sample, it
+    reproduces eager ``model(inputs)`` (detections at the original size, pasted masks), and
+    --run-eval gives eager's AP."""
+    from detectron2_export.data import build_detection_test_loader
+    from detectron2_export.evaluation import COCOEvaluator, inference_on_dataset
+    from detectron2_export.export import OnnxRuntimeModel
+
     cfg, model = eager
-    out, _ = export("tracing", "onnx", ("--sample-image", IMAGE_B))
+    out, results = export("tracing", "onnx", ("--run-eval",), ("DATASETS.TEST", f"('{shapes_val_10}',)"))
     assert only_entries(out) == ["model.onnx"]
     onnx_model = onnx.load(os.path.join(out, "model.onnx"))
-    onnx.checker.check_model(onnx_model)
+    onnx.checker.check_model(onnx_model, full_check=True)
     assert all(n.domain in ("", "ai.onnx") for n in onnx_model.graph.node), "standard ONNX ops only"
-    (graph_input,) = onnx_model.graph.input
-    image = sample_inputs_from_image(cfg, IMAGE_B)[0]["image"]
-    assert [d.dim_value for d in graph_input.type.tensor_type.shape.dim] == list(image.shape) == [3, 160, 191]
+    images = onnx_model.graph.input[0]
+    assert [d.dim_param for d in images.type.tensor_type.shape.dim] == ["batch", "", "height", "width"]
 
-    ort = pytest.importorskip("onnxruntime")
-    session = ort.InferenceSession(os.path.join(out, "model.onnx"), providers=["CPUExecutionProvider"])
-    boxes, classes, masks, scores, image_size = session.run(None, {graph_input.name: image.numpy()})
-    assert image_size.tolist() == [160, 191]
-    assert len(boxes) == len(classes) == len(masks) == len(scores) > 0 and masks.shape[1:] == (1, 28, 28)
-    # opset 11's RoiAlign has no half-pixel mode: torchvision warns and exports aligned=False. So
-    # ONNX Runtime must compute exactly what eager computes with every ROIAlign set to aligned=False
-    unaligned = copy.deepcopy(model)
-    for module in unaligned.modules():
-        if isinstance(module, ROIAlign):
-            module.aligned = False
-    want = eager_raw(unaligned, image)
-    assert len(boxes) == len(want)
-    torch.testing.assert_close(torch.from_numpy(boxes), want.pred_boxes.tensor, atol=1e-3, rtol=1e-4)
-    torch.testing.assert_close(torch.from_numpy(scores), want.scores, atol=1e-5, rtol=1e-4)
-    torch.testing.assert_close(torch.from_numpy(classes), want.pred_classes)
-    torch.testing.assert_close(torch.from_numpy(masks), want.pred_masks, atol=1e-4, rtol=1e-4)
+    ort_model = OnnxRuntimeModel(os.path.join(out, "model.onnx"))
+    for path in (IMAGE_A, IMAGE_B):
+        inputs = sample_inputs_from_image(cfg, path)
+        got = ort_model(inputs)[0]["instances"]
+        with torch.no_grad():
+            want = model(inputs)[0]["instances"]
+        assert got.image_size == want.image_size == (inputs[0]["height"], inputs[0]["width"])
+        assert len(got) == len(want) > 0
+        torch.testing.assert_close(got.pred_boxes.tensor, want.pred_boxes.tensor, atol=1e-3, rtol=1e-4)
+        torch.testing.assert_close(got.scores, want.scores, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(got.pred_classes, want.pred_classes)
+        agree = (got.pred_masks == want.pred_masks).float().mean()
+        assert float(agree) >= 0.999, f"pasted masks agree on {float(agree):.5f} of the pixels"
+
+    loader = build_detection_test_loader(cfg, shapes_val_10)
+    expected = inference_on_dataset(model, loader, COCOEvaluator(shapes_val_10), progress=False)
+    assert set(results) == {"bbox", "segm"}
+    for task in ("bbox", "segm"):
+        assert results[task]["AP"] == pytest.approx(expected[task]["AP"], abs=0.05)
 
 
 # ---------------------------------------------------------------------------------- scripting
@@ -228,7 +234,6 @@ def test_scripting_torchscript_runs_like_eager(export, eager):
         ("scripting", "onnx", [], "--export-method scripting --format onnx: Scripting only supports torchscript"),
         ("scripting", "caffe2", [], "Scripting only supports torchscript format."),
         ("tracing", "caffe2", [], "for Caffe2 use --export-method caffe2_tracing"),
-        ("tracing", "onnx", ["--run-eval"], "not yet implemented for export_method=tracing, format=onnx"),
         ("caffe2_tracing", "torchscript", ["--run-eval"], "export_method=caffe2_tracing, format=torchscript"),
         ("scripting", "torchscript", ["--run-eval"], "export_method=scripting, format=torchscript"),
     ],

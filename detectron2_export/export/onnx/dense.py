@@ -1,0 +1,52 @@
+"""Dense-detector (RetinaNet) post-processing in the graph, as ``RetinaNet.inference_single_image``
+for a whole batch: per level, sigmoid scores above the threshold, top-k candidates, decode; then NMS
+per class over all levels and the top detections."""
+
+from __future__ import annotations
+
+from typing import List
+
+import torch
+from torch import Tensor
+
+from .anchors import anchor_strides, anchors_inside, grid_anchors
+from .boxes import gather_rows
+from .nms import NEG_INF, batched_nms_topk
+from .ops import topk
+
+
+def _per_anchor(x: Tensor, dim: int) -> Tensor:
+    """(N, A*dim, H, W) -> (N, H*W*A, dim), as ``permute_to_N_HWA_K``."""
+    n, height, width = x.shape[0], x.shape[2], x.shape[3]
+    return x.reshape(n, -1, dim, height, width).permute(0, 3, 4, 1, 2).reshape(n, -1, dim)
+
+
+def retinanet_detections(model, features: List[Tensor], padded_sizes: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(N, D, 4) boxes, (N, D) scores (``-inf`` pads) and (N, D) classes of a :class:`RetinaNet`."""
+    strides, num_anchors = anchor_strides(model.anchor_generator)
+    anchors = grid_anchors(model.anchor_generator, features)
+    inside = anchors_inside(features, strides, num_anchors, padded_sizes)
+    logits, deltas = model.head(features)
+    num_classes = model.num_classes
+
+    level_boxes, level_scores, level_classes = [], [], []
+    for anchors_l, inside_l, logits_l, deltas_l in zip(anchors, inside, logits, deltas):
+        n = logits_l.shape[0]
+        scores_l = _per_anchor(logits_l, num_classes).sigmoid()  # (N, H*W*A, K)
+        keep = inside_l[..., None] & (scores_l > model.test_score_thresh)
+        scores_l = torch.where(keep, scores_l, torch.full_like(scores_l, NEG_INF)).reshape(n, -1)
+        scores_l, index = topk(scores_l, model.test_topk_candidates, dim=1)
+        anchor_index = torch.div(index, num_classes, rounding_mode="floor")
+        deltas_l = gather_rows(_per_anchor(deltas_l, 4), anchor_index)
+        boxes_l = model.box2box_transform.apply_deltas(deltas_l.reshape(-1, 4), anchors_l[anchor_index].reshape(-1, 4))
+        level_boxes.append(boxes_l.reshape(n, -1, 4))
+        level_scores.append(scores_l)
+        level_classes.append(index - anchor_index * num_classes)
+
+    boxes = torch.cat(level_boxes, dim=1)
+    scores = torch.cat(level_scores, dim=1)
+    classes = torch.cat(level_classes, dim=1)
+    top_scores, index = batched_nms_topk(
+        boxes, scores, classes, num_classes, model.test_nms_thresh, model.max_detections_per_image
+    )
+    return gather_rows(boxes, index), top_scores, torch.gather(classes, 1, index)

@@ -1,0 +1,80 @@
+"""Batch isolation: a batched run gives every image the features it gets alone.
+
+Images of a batch are padded to the largest one. Zeros stay zero only in the input: after the first
+convolution the padding holds biases and activations, which convolutions near an image's border
+then read, so detections of the smaller images change with the batch (detectron2 itself behaves so).
+Alone, the image would be padded only to its own size and convolutions would read zero padding there.
+Forward pre-hooks on every module that reads neighbours (kernel > 1: convolutions and pools) zero
+each image's input beyond the extent that image has alone at that stride (ceil of its padded size
+over the stride, as stride-2 layers round up), which reproduces the zero padding exactly. Max pools
+are hooked too: detectron2's follow a ReLU, so 0 is the identity of their max.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Dict, List, Optional
+
+import torch
+from torch import Tensor, nn
+
+
+def _reads_neighbours(module: nn.Module) -> bool:
+    if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+        kernel = module.kernel_size if isinstance(module.kernel_size, tuple) else (module.kernel_size,) * 2
+        return max(kernel) > 1
+    return False
+
+
+class BatchIsolation:
+    """Hooks the neighbour-reading modules of ``roots``; :meth:`set_sizes` gives them the batch's
+    per-image padded sizes before each forward. Strides are measured on the first (eager) call."""
+
+    def __init__(self, roots: List[nn.Module]) -> None:
+        self.sizes: Optional[Tensor] = None
+        self.full_height: Optional[int] = None
+        self.strides: Dict[int, int] = {}
+        for root in roots:
+            for module in root.modules():
+                if _reads_neighbours(module):
+                    module.register_forward_pre_hook(self._hook)
+
+    def set_sizes(self, padded_sizes: Tensor, padded_images: Tensor) -> None:
+        self.sizes = padded_sizes
+        if not torch.jit.is_tracing():
+            self.full_height = int(padded_images.shape[2])
+
+    def _stride(self, module: nn.Module, x: Tensor) -> int:
+        if id(module) not in self.strides:
+            if self.full_height is None:
+                raise RuntimeError("BatchIsolation: strides are measured on an eager call before tracing")
+            self.strides[id(module)] = 2 ** round(math.log2(self.full_height / int(x.shape[2])))
+        return self.strides[id(module)]
+
+    def _hook(self, module: nn.Module, args):
+        x = args[0]
+        stride = self._stride(module, x)
+        extent = torch.div(self.sizes + (stride - 1), stride, rounding_mode="floor")  # (N, 2)
+        rows = torch.arange(x.shape[2], device=x.device)
+        cols = torch.arange(x.shape[3], device=x.device)
+        inside = (rows[None, :, None] < extent[:, 0, None, None]) & (cols[None, None, :] < extent[:, 1, None, None])
+        return (torch.where(inside[:, None], x, torch.zeros_like(x)),) + tuple(args[1:])
+
+
+def replicate_edges(feature: Tensor, padded_sizes: Tensor, stride: int) -> Tensor:
+    """Copy each image's last row and column (of its alone extent at ``stride``) one step outward.
+
+    RoIAlign clamps a bilinear sample in the last row or column of the map it is given; in a batch
+    that row has a neighbour from the padding. With the neighbour equal to the edge, the sample is
+    the edge value again, as in the single-image run. Only that one row and column are ever read:
+    boxes are clipped to the image, inside the extent.
+    """
+    extent = torch.div(padded_sizes + (stride - 1), stride, rounding_mode="floor")  # (N, 2)
+    rows = torch.arange(feature.shape[2], device=feature.device)
+    previous_row = torch.cat([feature[:, :, :1], feature[:, :, :-1]], dim=2)
+    at_row = rows[None, :] == extent[:, 0, None]  # (N, H)
+    feature = torch.where(at_row[:, None, :, None], previous_row, feature)
+    cols = torch.arange(feature.shape[3], device=feature.device)
+    previous_col = torch.cat([feature[:, :, :, :1], feature[:, :, :, :-1]], dim=3)
+    at_col = cols[None, :] == extent[:, 1, None]  # (N, W)
+    return torch.where(at_col[:, None, None, :], previous_col, feature)
