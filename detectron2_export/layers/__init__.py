@@ -4,6 +4,7 @@ from .aspp import ASPP
 from .batch_norm import FrozenBatchNorm2d, LayerNorm, NaiveSyncBatchNorm, get_norm
 from .blocks import CNNBlockBase, DepthwiseSeparableConv2d
 from .deform_conv import DeformConv, ModulatedDeformConv
+from .losses import ciou_loss, diou_loss
 from .mask_ops import paste_masks_in_image
 from .nms import batched_nms, batched_nms_rotated, nms, nms_rotated
 from .roi_align import ROIAlign, roi_align
@@ -16,6 +17,8 @@ from .wrappers import (
     ConvTranspose2d,
     Linear,
     cat,
+    cross_entropy,
+    empty_input_loss_func_wrapper,
     interpolate,
     move_device_like,
     nonzero_tuple,
@@ -41,6 +44,10 @@ __all__ = [
     "batched_nms",
     "batched_nms_rotated",
     "cat",
+    "ciou_loss",
+    "cross_entropy",
+    "diou_loss",
+    "empty_input_loss_func_wrapper",
     "get_norm",
     "interpolate",
     "move_device_like",

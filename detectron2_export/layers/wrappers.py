@@ -6,7 +6,7 @@ symbolic while tracing so that traced models accept any input resolution.
 """
 
 import warnings
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +19,8 @@ __all__ = [
     "Linear",
     "cat",
     "check_if_dynamo_compiling",
+    "cross_entropy",
+    "empty_input_loss_func_wrapper",
     "interpolate",
     "move_device_like",
     "nonzero_tuple",
@@ -106,3 +108,19 @@ def nonzero_tuple(x: torch.Tensor):
 def move_device_like(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
     """``src.to(dst.device)``, scripted while tracing so the device is not hard-coded."""
     return src.to(dst.device)
+
+
+def empty_input_loss_func_wrapper(loss_func: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """``loss_func(input, target, reduction=...)`` that gives 0 (connected to ``input``'s graph)
+    instead of NaN for an empty ``target`` with ``reduction="mean"``."""
+
+    def wrapped_loss_func(input: torch.Tensor, target: torch.Tensor, *, reduction: str = "mean", **kwargs):
+        if target.numel() == 0 and reduction == "mean":
+            return input.sum() * 0.0
+        return loss_func(input, target, reduction=reduction, **kwargs)
+
+    return wrapped_loss_func
+
+
+cross_entropy = empty_input_loss_func_wrapper(F.cross_entropy)
+"""``F.cross_entropy`` that returns 0 (not NaN) for empty inputs, as detectron2's."""
