@@ -27,6 +27,7 @@ from .meta_arch import (
     build_model,
     build_sem_seg_head,
 )
+from .mmdet_wrapper import MMDetBackbone, MMDetDetector
 from .postprocessing import detector_postprocess
 from .proposal_generator import (
     PROPOSAL_GENERATOR_REGISTRY,
@@ -71,6 +72,8 @@ __all__ = [
     "build_model",
     "build_sem_seg_head",
     "detector_postprocess",
+    "MMDetBackbone",
+    "MMDetDetector",
     "PROPOSAL_GENERATOR_REGISTRY",
     "RPN_HEAD_REGISTRY",
     "build_proposal_generator",
