@@ -1,0 +1,78 @@
+"""Shared by the lowering tests: export a tiny module with the TorchScript exporter (opset 17,
+dynamic axes), check that the graph is standard ONNX, and run it with onnxruntime on CPU."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from typing import Dict, List, Sequence
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from torch import nn
+
+OPSET = 17
+CONTROL_FLOW = {"Loop", "If", "Scan"}
+
+
+def assert_standard(model: onnx.ModelProto) -> None:
+    """Every node is a default-domain operator and none is control flow (Loop, If, Scan)."""
+    nodes = list(model.graph.node)
+    assert nodes, "the exported graph has no nodes"
+    other_domains = sorted({f"{n.domain}::{n.op_type}" for n in nodes if n.domain not in ("", "ai.onnx")})
+    assert not other_domains, f"nodes outside the default domain: {other_domains}"
+    control = sorted({n.op_type for n in nodes if n.op_type in CONTROL_FLOW})
+    assert not control, f"control-flow nodes: {control}"
+
+
+def op_types(model: onnx.ModelProto) -> List[str]:
+    """The op type of every node of the main graph, in order."""
+    return [n.op_type for n in model.graph.node]
+
+
+class OnnxFunction:
+    """A module exported once (traced on ``args``) and callable on numpy or torch inputs of other
+    shapes through an onnxruntime CPU session; returns numpy arrays."""
+
+    def __init__(
+        self,
+        module: nn.Module,
+        args: Sequence[torch.Tensor],
+        input_names: List[str],
+        output_names: List[str],
+        dynamic_axes: Dict[str, Dict[int, str]],
+    ) -> None:
+        buffer = io.BytesIO()
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                module.eval(),
+                tuple(args),
+                buffer,
+                dynamo=False,
+                opset_version=OPSET,
+                input_names=input_names,
+                output_names=output_names,
+                dynamic_axes=dynamic_axes,
+            )
+        self.model = onnx.load_from_string(buffer.getvalue())
+        assert_standard(self.model)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+        self.input_names = input_names
+
+    def __call__(self, *inputs) -> List[np.ndarray]:
+        feeds = {
+            name: x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+            for name, x in zip(self.input_names, inputs)
+        }
+        return self.session.run(None, feeds)
+
+
+def dynamic(names: Sequence[str], *axes: Sequence[int]) -> Dict[str, Dict[int, str]]:
+    """``dynamic_axes`` making the given axes of each name dynamic (axis names are unique)."""
+    return {name: {a: f"{name}_{a}" for a in name_axes} for name, name_axes in zip(names, axes)}
