@@ -5,6 +5,7 @@ schema can be stored as JSON next to an exported model and rebuilt later."""
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import pydoc
 from collections import abc
 from typing import Any
@@ -18,8 +19,24 @@ def locate(name: str) -> Any:
     """Import an object by its dotted path (``"pkg.module.Class"``)."""
     obj = pydoc.locate(name)
     if obj is None:
-        raise ImportError(f"locate: name={name!r}, expected an importable dotted path")
+        raise ImportError(f"locate: name={name!r}, expected an importable dotted path{_why_not_importable(name)}")
     return obj
+
+
+def _why_not_importable(name: str) -> str:
+    """``" (no module named 'mmdet')"``: the first package of ``name`` that is not installed, if any."""
+    parts = name.split(".")
+    for k in range(1, len(parts)):
+        module = ".".join(parts[:k])
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name is not None and "." not in e.name:
+                return f" (no module named {e.name!r}: that package is not installed)"
+            return f" ({e})"
+        except ImportError:
+            return ""
+    return ""
 
 
 def convert_target_to_string(target: Any) -> str:
