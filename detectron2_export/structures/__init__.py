@@ -12,7 +12,7 @@ from .boxes import (
 from .image_list import ImageList
 from .instances import Instances
 from .keypoints import Keypoints, heatmaps_to_keypoints
-from .masks import BitMasks, ROIMasks
+from .masks import BitMasks, PolygonMasks, ROIMasks, polygons_to_bitmask
 from .rotated_boxes import RotatedBoxes
 from .rotated_boxes import pairwise_iou as pairwise_iou_rotated
 
@@ -23,6 +23,7 @@ __all__ = [
     "ImageList",
     "Instances",
     "Keypoints",
+    "PolygonMasks",
     "ROIMasks",
     "RotatedBoxes",
     "heatmaps_to_keypoints",
@@ -32,4 +33,5 @@ __all__ = [
     "pairwise_iou",
     "pairwise_iou_rotated",
     "pairwise_point_box_distance",
+    "polygons_to_bitmask",
 ]

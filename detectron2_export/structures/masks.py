@@ -1,14 +1,57 @@
-"""Instance masks (detectron2.structures.masks): full-image BitMasks and per-box ROIMasks."""
+"""Instance masks (detectron2.structures.masks): full-image BitMasks and per-box ROIMasks, and
+the rasterization of polygons (COCO's format of ground-truth masks) with pycocotools.
+
+``PolygonMasks`` (ground truth as polygons) is training-only: importable, it raises when built.
+"""
 
 from typing import Any, List, Union
 
 import numpy as np
+import pycocotools.mask as mask_util
 import torch
 
 from ..layers.roi_align import ROIAlign
+from ..utils.training_only import training_only_class
 from .boxes import Boxes
 
-__all__ = ["BitMasks", "ROIMasks"]
+__all__ = [
+    "BitMasks",
+    "PolygonMasks",
+    "ROIMasks",
+    "polygon_area",
+    "polygons_to_bitmask",
+    "rasterize_polygons_within_box",
+]
+
+PolygonMasks = training_only_class(__name__, "PolygonMasks")
+
+
+def polygon_area(x: np.ndarray, y: np.ndarray) -> float:
+    """Area of the polygon with vertices (x[i], y[i]) (shoelace formula, either orientation)."""
+    return 0.5 * np.abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1)))
+
+
+def polygons_to_bitmask(polygons: List[np.ndarray], height: int, width: int) -> np.ndarray:
+    """The union of ``polygons`` (each a flat [x0, y0, x1, y1, ...] array) as a bool (height, width)
+    mask, rasterized by pycocotools as COCO's own masks are."""
+    if len(polygons) == 0:  # pycocotools rejects an empty list
+        return np.zeros((height, width), dtype=bool)
+    rles = mask_util.frPyObjects([np.asarray(p, dtype=np.float64) for p in polygons], height, width)
+    return mask_util.decode(mask_util.merge(rles)).astype(bool)
+
+
+def rasterize_polygons_within_box(polygons: List[np.ndarray], box: np.ndarray, mask_size: int) -> torch.Tensor:
+    """Rasterize ``polygons`` into a (mask_size, mask_size) bool mask covering ``box`` (XYXY): the
+    mask targets of detectron2's mask head. Box sides under 0.1 count as 0.1."""
+    w, h = box[2] - box[0], box[3] - box[1]
+    scale_x, scale_y = mask_size / max(w, 0.1), mask_size / max(h, 0.1)
+    in_box = []
+    for p in polygons:
+        q = np.array(p, dtype=np.float64)
+        q[0::2] = (q[0::2] - box[0]) * scale_x
+        q[1::2] = (q[1::2] - box[1]) * scale_y
+        in_box.append(q)
+    return torch.from_numpy(polygons_to_bitmask(in_box, mask_size, mask_size))
 
 
 class BitMasks:
@@ -88,6 +131,15 @@ class BitMasks:
             if len(x) > 0 and len(y) > 0:
                 boxes[idx, :] = torch.as_tensor([x[0], y[0], x[-1] + 1, y[-1] + 1], dtype=torch.float32)
         return Boxes(boxes)
+
+    @staticmethod
+    @torch.jit.unused
+    def from_polygon_masks(polygon_masks: List[List[np.ndarray]], height: int, width: int) -> "BitMasks":
+        """One mask per instance from its list of polygons (flat [x0, y0, x1, y1, ...] arrays)."""
+        masks = [polygons_to_bitmask(polygons, height, width) for polygons in polygon_masks]
+        if not masks:
+            return BitMasks(torch.empty(0, height, width, dtype=torch.bool))
+        return BitMasks(torch.stack([torch.from_numpy(m) for m in masks]))
 
     @staticmethod
     def cat(bitmasks_list: List["BitMasks"]) -> "BitMasks":

@@ -1,11 +1,14 @@
-"""BitMasks and ROIMasks on hand-made masks."""
+"""BitMasks and ROIMasks on hand-made masks; polygons rasterized (hand-drawn rectangles)."""
 
 import warnings
 
+import numpy as np
 import pytest
 import torch
 
-from detectron2_export.structures import BitMasks, Boxes, ROIMasks
+from detectron2_export.structures import BitMasks, Boxes, PolygonMasks, ROIMasks, polygons_to_bitmask
+from detectron2_export.structures.masks import polygon_area, rasterize_polygons_within_box
+from detectron2_export.utils.training_only import TrainingOnlyError
 
 
 def _bitmasks():
@@ -77,3 +80,46 @@ def test_roimasks_indexing():
         roi[0]
     with pytest.raises(ValueError, match="3 dimension"):
         ROIMasks(torch.rand(4, 4))
+
+
+# --- polygons (COCO's ground-truth format), rasterized with pycocotools ---------------------------
+
+RECT = np.array([1.0, 1, 5, 1, 5, 4, 1, 4])  # the rectangle [1, 5] x [1, 4]: pixels x 1..4, y 1..3
+
+
+def test_polygons_to_bitmask_hand():
+    expected = np.zeros((6, 7), dtype=bool)
+    expected[1:4, 1:5] = True
+    mask = polygons_to_bitmask([RECT], 6, 7)
+    assert mask.dtype == bool and mask.shape == (6, 7)
+    np.testing.assert_array_equal(mask, expected)
+    # the union of two polygons; nothing for none
+    other = np.array([5.0, 4, 7, 4, 7, 6, 5, 6])
+    expected[4:6, 5:7] = True
+    np.testing.assert_array_equal(polygons_to_bitmask([RECT, other], 6, 7), expected)
+    np.testing.assert_array_equal(polygons_to_bitmask([], 3, 2), np.zeros((3, 2), dtype=bool))
+
+
+def test_polygon_area_and_rasterize_within_box():
+    assert polygon_area(np.array([0.0, 4, 0]), np.array([0.0, 0, 3])) == 6.0
+    assert polygon_area(RECT[0::2], RECT[1::2]) == 12.0
+    box = np.array([2.0, 2.0, 6.0, 6.0])
+    left_half = np.array([2.0, 2, 4, 2, 4, 6, 2, 6])
+    mask = rasterize_polygons_within_box([left_half], box, 8)
+    expected = torch.zeros(8, 8, dtype=torch.bool)
+    expected[:, :4] = True  # x in [2, 4] of [2, 6] -> the left 4 of 8 columns
+    assert torch.equal(mask, expected)
+    assert left_half[0] == 2.0  # the input polygon is not modified
+    # a flat box (height 0 counts as 0.1) scales y by 80: only the first rows are covered
+    flat = rasterize_polygons_within_box([np.array([0.0, 0, 8, 0, 8, 0.05, 0, 0.05])], np.array([0.0, 0, 8, 0]), 8)
+    assert flat[:4].all() and not flat[4:].any()
+
+
+def test_bitmasks_from_polygons_and_training_only_polygon_masks():
+    bitmasks = BitMasks.from_polygon_masks([[RECT], [RECT + 1]], 8, 8)
+    assert bitmasks.tensor.shape == (2, 8, 8)
+    assert np.array_equal(bitmasks.tensor[1].numpy(), polygons_to_bitmask([RECT + 1], 8, 8))
+    torch.testing.assert_close(bitmasks.get_bounding_boxes().tensor, torch.tensor([[1.0, 1, 5, 4], [2, 2, 6, 5]]))
+    assert BitMasks.from_polygon_masks([], 4, 5).tensor.shape == (0, 4, 5)
+    with pytest.raises(TrainingOnlyError, match=r"structures\.masks\.PolygonMasks is training-only"):
+        PolygonMasks([[RECT]])
