@@ -1,16 +1,14 @@
 # An example config to train a mmdetection model using detectron2.
-# Its model is detectron2's wrapper of an mmdetection detector: it needs detectron2 and mmdet
-# (``instantiate(cfg.model)`` says which one is missing); detectron2_export has no mmdet wrapper.
+# Building its model needs mmdet (without it, MMDetNotAvailableError, an ImportError).
 
 from detectron2_export.config import LazyCall as L
+from detectron2_export.modeling.mmdet_wrapper import MMDetDetector
 
 from ..common.coco_schedule import lr_multiplier_1x as lr_multiplier
 from ..common.data.coco import dataloader
 from ..common.data.constants import constants
 from ..common.optim import SGD as optimizer
 from ..common.train import train
-
-MMDetDetector = "detectron2.modeling.mmdet_wrapper.MMDetDetector"
 
 model = L(MMDetDetector)(
     detector=dict(
