@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ConfigError
-from .config import CfgNode
+from .config import CfgNode, has_dotted_key
 
 __all__ = ["upgrade_config", "downgrade_config", "guess_version"]
 
@@ -58,17 +58,8 @@ def downgrade_config(cfg: CfgNode, to_version: int) -> CfgNode:
 
 def guess_version(cfg: Mapping[str, Any], filename: str) -> int:
     """The version of a config file without ``VERSION``: 1 if it uses a v1-only key, else the latest."""
-
-    def has(name: str) -> bool:
-        node: Any = cfg
-        for part in name.split("."):
-            if not isinstance(node, Mapping) or part not in node:
-                return False
-            node = node[part]
-        return True
-
     # most v1 partial configs set MODEL.WEIGHT
-    if has("MODEL.WEIGHT") or has("TEST.AUG_ON"):
+    if has_dotted_key(cfg, "MODEL.WEIGHT") or has_dotted_key(cfg, "TEST.AUG_ON"):
         logger.warning("Config '%s' has no VERSION. Assuming it to be v1.", filename)
         return 1
     latest = _latest_version()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import logging
 import os
+from collections.abc import Mapping
 from typing import Any, Iterable
 
 from yacs.config import CfgNode as _YacsCfgNode
@@ -91,6 +92,15 @@ def _merge_dict_into(src: dict[str, Any], dst: dict[str, Any], filename: str, pr
             _merge_dict_into(v, dst[k], filename, f"{prefix}{k}.")
         else:
             dst[k] = v
+
+
+def has_dotted_key(node: Mapping[str, Any], full_key: str) -> bool:
+    """Whether ``node`` (a config or a dict read from a file) has ``"A.B.C"``."""
+    for part in full_key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
 
 
 def _all_keys(node: _YacsCfgNode, prefix: str = "") -> list[str]:
@@ -199,12 +209,7 @@ class CfgNode(_YacsCfgNode):
 
     # ----------------------------------------------------------------------------------------------
     def _has_key(self, full_key: str) -> bool:
-        node: Any = self
-        for part in full_key.split("."):
-            if not isinstance(node, _YacsCfgNode) or part not in node:
-                return False
-            node = node[part]
-        return True
+        return has_dotted_key(self, full_key)
 
     def _is_retired_key(self, full_key: str) -> bool:
         """Registered as deprecated or renamed: yacs reports those itself (without logging here)."""
