@@ -110,3 +110,50 @@ def test_resize_to_fixed_shape():
     np.testing.assert_allclose(boxes, [[0.0, 0.0, 5.0, 5.0]])
     with pytest.raises(ValueError, match=r"Resize: shape=\(3, 0\), expected an int or \(h, w\) of positive ints"):
         T.Resize((3, 0))
+
+
+def test_flip_transforms_hand():
+    image = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    hflip, vflip = T.HFlipTransform(3), T.VFlipTransform(2)
+    np.testing.assert_array_equal(hflip.apply_image(image), [[2, 1, 0], [5, 4, 3]])
+    np.testing.assert_array_equal(vflip.apply_image(image), [[3, 4, 5], [0, 1, 2]])
+    # a box [0, 1] x [0, 2] of a 3-wide image becomes [2, 3] x [0, 2]; pixel edges, not centres
+    np.testing.assert_allclose(hflip.apply_box(np.array([[0.0, 0.0, 1.0, 2.0]])), [[2.0, 0.0, 3.0, 2.0]])
+    np.testing.assert_allclose(vflip.apply_box(np.array([[0.0, 0.0, 1.0, 0.5]])), [[0.0, 1.5, 1.0, 2.0]])
+    np.testing.assert_array_equal(hflip.inverse().apply_image(hflip.apply_image(image)), image)
+    batch = np.stack([image, image + 10])[..., None]  # N x H x W x C: the width axis is 2
+    np.testing.assert_array_equal(hflip.apply_image(batch)[1, :, :, 0], [[12, 11, 10], [15, 14, 13]])
+
+
+def test_random_flip():
+    image = np.zeros((4, 6, 3), np.uint8)
+    tfm = T.RandomFlip(prob=1.0).get_transform(image)
+    assert isinstance(tfm, T.HFlipTransform) and tfm.width == 6
+    tfm = T.RandomFlip(prob=1.0, horizontal=False, vertical=True).get_transform(image)
+    assert isinstance(tfm, T.VFlipTransform) and tfm.height == 4
+    assert isinstance(T.RandomFlip(prob=0.0).get_transform(image), T.NoOpTransform)
+    with pytest.raises(ValueError, match="horizontal=True, vertical=True, expected exactly one of them True"):
+        T.RandomFlip(vertical=True)
+
+
+@pytest.mark.parametrize("name", ["RandomCrop", "RandomRotation", "ResizeScale", "RandomBrightness", "FixedSizeCrop"])
+def test_training_augmentations_import_and_raise(name):
+    from detectron2_export.utils.training_only import TrainingOnlyError
+
+    cls = getattr(T, name)
+    assert issubclass(cls, T.Augmentation)
+    with pytest.raises(TrainingOnlyError, match=rf"augmentation_impl\.{name} is training-only"):
+        cls("absolute", (10, 10))
+
+
+@pytest.mark.parametrize("name", ["CropTransform", "PadTransform", "RotationTransform", "BlendTransform"])
+def test_training_transforms_import_and_raise(name):
+    from detectron2_export.utils.training_only import TrainingOnlyError
+
+    assert issubclass(getattr(T, name), T.Transform)
+    with pytest.raises(TrainingOnlyError, match=rf"transform\.{name} is training-only"):
+        getattr(T, name)(0, 0, 1, 1)
+
+
+def test_upstream_aliases():
+    assert T.TransformGen is T.Augmentation and T.StandardAugInput is T.AugInput

@@ -14,7 +14,15 @@ import numpy as np
 
 from .transform import Transform, TransformList
 
-__all__ = ["Augmentation", "AugmentationList", "AugInput", "apply_augmentations", "apply_transform_gens"]
+__all__ = [
+    "Augmentation",
+    "AugmentationList",
+    "AugInput",
+    "StandardAugInput",
+    "TransformGen",
+    "apply_augmentations",
+    "apply_transform_gens",
+]
 
 
 class AugInput:
@@ -119,3 +127,5 @@ def apply_augmentations(augmentations: Sequence[Augmentation | Transform], input
 
 
 apply_transform_gens = apply_augmentations
+TransformGen = Augmentation  # detectron2's names before v0.3
+StandardAugInput = AugInput

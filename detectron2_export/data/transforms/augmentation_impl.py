@@ -10,9 +10,48 @@ import torch
 from PIL import Image
 
 from .augmentation import Augmentation
-from .transform import NoOpTransform, ResizeTransform
+from .transform import HFlipTransform, NoOpTransform, ResizeTransform, Transform, VFlipTransform
 
-__all__ = ["Resize", "ResizeShortestEdge"]
+from ...utils.training_only import training_only_class
+
+__all__ = [
+    "RandomFlip",
+    "Resize",
+    "ResizeShortestEdge",
+    # training-only: importable, raise when built
+    "FixedSizeCrop",
+    "MinIoURandomCrop",
+    "RandomApply",
+    "RandomBrightness",
+    "RandomContrast",
+    "RandomCrop",
+    "RandomCrop_CategoryAreaConstraint",
+    "RandomExtent",
+    "RandomLighting",
+    "RandomResize",
+    "RandomRotation",
+    "RandomSaturation",
+    "ResizeScale",
+]
+
+
+class RandomFlip(Augmentation):
+    """Flip the image horizontally (or vertically) with probability ``prob``; ``prob=1.0`` is the
+    flip of test-time augmentation."""
+
+    def __init__(self, prob: float = 0.5, *, horizontal: bool = True, vertical: bool = False):
+        super().__init__()
+        if horizontal == vertical:
+            raise ValueError(
+                f"RandomFlip: horizontal={horizontal}, vertical={vertical}, expected exactly one of them True"
+            )
+        self._init(locals())
+
+    def get_transform(self, image: np.ndarray) -> Transform:
+        h, w = image.shape[:2]
+        if np.random.uniform() >= self.prob:
+            return NoOpTransform()
+        return HFlipTransform(w) if self.horizontal else VFlipTransform(h)
 
 
 class Resize(Augmentation):
@@ -88,3 +127,18 @@ class ResizeShortestEdge(Augmentation):
             newh = newh * scale
             neww = neww * scale
         return int(newh + 0.5), int(neww + 0.5)
+
+
+FixedSizeCrop = training_only_class(__name__, "FixedSizeCrop", Augmentation)
+MinIoURandomCrop = training_only_class(__name__, "MinIoURandomCrop", Augmentation)
+RandomApply = training_only_class(__name__, "RandomApply", Augmentation)
+RandomBrightness = training_only_class(__name__, "RandomBrightness", Augmentation)
+RandomContrast = training_only_class(__name__, "RandomContrast", Augmentation)
+RandomCrop = training_only_class(__name__, "RandomCrop", Augmentation)
+RandomCrop_CategoryAreaConstraint = training_only_class(__name__, "RandomCrop_CategoryAreaConstraint", Augmentation)
+RandomExtent = training_only_class(__name__, "RandomExtent", Augmentation)
+RandomLighting = training_only_class(__name__, "RandomLighting", Augmentation)
+RandomResize = training_only_class(__name__, "RandomResize", Augmentation)
+RandomRotation = training_only_class(__name__, "RandomRotation", Augmentation)
+RandomSaturation = training_only_class(__name__, "RandomSaturation", Augmentation)
+ResizeScale = training_only_class(__name__, "ResizeScale", Augmentation)

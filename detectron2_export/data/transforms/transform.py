@@ -13,7 +13,26 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-__all__ = ["Transform", "NoOpTransform", "TransformList", "ResizeTransform"]
+from ...utils.training_only import training_only_class
+
+__all__ = [
+    "Transform",
+    "NoOpTransform",
+    "TransformList",
+    "ResizeTransform",
+    "HFlipTransform",
+    "VFlipTransform",
+    # training-only: importable, raise when built
+    "BlendTransform",
+    "ColorTransform",
+    "CropTransform",
+    "ExtentTransform",
+    "GridSampleTransform",
+    "PadTransform",
+    "PILColorTransform",
+    "RotationTransform",
+    "ScaleTransform",
+]
 
 
 class Transform:
@@ -63,6 +82,43 @@ class NoOpTransform(Transform):
         return coords
 
     def inverse(self) -> "Transform":
+        return self
+
+
+class HFlipTransform(Transform):
+    """Mirror left-right an image of the given ``width`` (test-time flip augmentation)."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self._set_attributes(locals())
+
+    def apply_image(self, img: np.ndarray) -> np.ndarray:
+        """HxW(xC) image (or NxHxWxC images) -> mirrored along the width axis."""
+        return np.flip(img, axis=1 if img.ndim <= 3 else 2)
+
+    def apply_coords(self, coords: np.ndarray) -> np.ndarray:
+        coords[:, 0] = self.width - coords[:, 0]
+        return coords
+
+    def inverse(self) -> "HFlipTransform":
+        return self
+
+
+class VFlipTransform(Transform):
+    """Mirror upside-down an image of the given ``height``."""
+
+    def __init__(self, height: int):
+        super().__init__()
+        self._set_attributes(locals())
+
+    def apply_image(self, img: np.ndarray) -> np.ndarray:
+        return np.flip(img, axis=0 if img.ndim <= 3 else 1)
+
+    def apply_coords(self, coords: np.ndarray) -> np.ndarray:
+        coords[:, 1] = self.height - coords[:, 1]
+        return coords
+
+    def inverse(self) -> "VFlipTransform":
         return self
 
 
@@ -167,3 +223,14 @@ class ResizeTransform(Transform):
 
     def inverse(self) -> "ResizeTransform":
         return ResizeTransform(self.new_h, self.new_w, self.h, self.w, self.interp)
+
+
+BlendTransform = training_only_class(__name__, "BlendTransform", Transform)
+ColorTransform = training_only_class(__name__, "ColorTransform", Transform)
+CropTransform = training_only_class(__name__, "CropTransform", Transform)
+ExtentTransform = training_only_class(__name__, "ExtentTransform", Transform)
+GridSampleTransform = training_only_class(__name__, "GridSampleTransform", Transform)
+PadTransform = training_only_class(__name__, "PadTransform", Transform)
+PILColorTransform = training_only_class(__name__, "PILColorTransform", Transform)
+RotationTransform = training_only_class(__name__, "RotationTransform", Transform)
+ScaleTransform = training_only_class(__name__, "ScaleTransform", Transform)
