@@ -10,8 +10,15 @@ import torch
 
 from detectron2_export.layers import batched_nms, cat, move_device_like
 from detectron2_export.structures import Boxes, Instances
+from detectron2_export.utils.training_only import training_only_function
 
-__all__ = ["find_top_rpn_proposals"]
+__all__ = ["find_top_rpn_proposals", "add_ground_truth_to_proposals", "add_ground_truth_to_proposals_single_image"]
+
+# training-only (ground truth joins the proposals to sample RoI heads' examples): import, then raise
+add_ground_truth_to_proposals = training_only_function(__name__, "add_ground_truth_to_proposals")
+add_ground_truth_to_proposals_single_image = training_only_function(
+    __name__, "add_ground_truth_to_proposals_single_image"
+)
 
 
 def _is_tracing() -> bool:
