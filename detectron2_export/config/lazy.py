@@ -30,7 +30,7 @@ import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf, SCMode
 
 from ..errors import ConfigError
-from .instantiate import convert_target_to_string, locate
+from .instantiate import convert_target_to_string, dump_dataclass, locate
 from .yaml_loader import _ConfigLoader
 
 __all__ = ["LazyCall", "LazyConfig", "ConfigImportError"]
@@ -147,7 +147,8 @@ def _patch_import() -> Iterator[None]:
 
 
 class _LazyDumper(yaml.SafeDumper):
-    """SafeDumper that writes tuples as ``!!python/tuple`` and callables as ``!!python/name:``."""
+    """SafeDumper that writes tuples as ``!!python/tuple``, callables as ``!!python/name:`` and
+    dataclass instances as ``{_target_: their class, fields...}``."""
 
 
 def _represent_tuple(dumper: yaml.SafeDumper, data: tuple) -> yaml.Node:
@@ -159,6 +160,9 @@ def _represent_name(dumper: yaml.SafeDumper, data: Any) -> yaml.Node:
 
 
 def _represent_unknown(dumper: yaml.SafeDumper, data: Any) -> yaml.Node:
+    if dataclasses.is_dataclass(data) and not isinstance(data, type):
+        # e.g. ShapeSpec(...) arguments: a LazyCall of the dataclass, which instantiate rebuilds
+        return dumper.represent_dict(dump_dataclass(data))
     if callable(data) and hasattr(data, "__qualname__"):
         return _represent_name(dumper, data)
     raise yaml.representer.RepresenterError(f"cannot write an object of type {type(data).__name__}", data)
