@@ -13,6 +13,7 @@ from torch import nn
 
 from ..config import CfgNode
 from ..errors import ExportError
+from ..layers import DeformConv, ModulatedDeformConv
 from .caffe2_modeling import META_ARCH_CAFFE2_EXPORT_TYPE_MAP, convert_batched_inputs_to_c2_format
 from .protobuf_utils import get_pb_arg_floats, get_pb_arg_vali, get_pb_arg_vals
 
@@ -59,6 +60,13 @@ def _check_exportable(cfg: CfgNode, model: nn.Module, inputs: Any) -> None:
         raise ExportError(
             f"Caffe2Tracer: MODEL.RESNETS.DEFORM_ON_PER_STAGE={deform}: deformable convolution has no "
             "Caffe2 operator; expected all False"
+        )
+    deform_convs = [(n, m) for n, m in model.named_modules() if isinstance(m, (DeformConv, ModulatedDeformConv))]
+    if deform_convs:  # e.g. in a user backbone, whatever the config says
+        name, module = deform_convs[0]
+        raise ExportError(
+            f"Caffe2Tracer: model.{name} is a {type(module).__name__} ({len(deform_convs)} deformable "
+            "convolutions in the model): deformable convolution has no Caffe2 operator; expected none"
         )
     if not isinstance(inputs, (list, tuple)) or len(inputs) != 1:
         n = len(inputs) if isinstance(inputs, (list, tuple)) else type(inputs).__name__

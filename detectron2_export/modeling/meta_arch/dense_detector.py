@@ -127,7 +127,12 @@ class DenseDetector(nn.Module):
         pred_scores = pred_scores[keep_idxs]
         topk_idxs = torch.nonzero(keep_idxs)  # (K', 2): anchor index, class index
 
-        num_topk = min(topk_candidates, topk_idxs.size(0))
+        num_candidates = topk_idxs.shape[0]
+        if isinstance(num_candidates, Tensor):
+            # a tensor while tracing: the count stays in the graph instead of being baked in
+            num_topk = torch.clamp(num_candidates, max=topk_candidates)
+        else:
+            num_topk = min(topk_candidates, num_candidates)
         pred_scores, idxs = pred_scores.topk(num_topk)
         topk_idxs = topk_idxs[idxs]
 
