@@ -15,9 +15,11 @@ from detectron2_export.modeling.backbone.regnet import (
     SE,
     AnyNet,
     RegNet,
+    ResBasicBlock,
     ResBottleneckBlock,
     ResStem,
     SimpleStem,
+    VanillaBlock,
     adjust_block_compatibility,
     generate_regnet_parameters,
 )
@@ -163,3 +165,31 @@ def test_bad_arguments_raise():
                group_widths=[8], strides=[2], bottleneck_ratios=[1.0], se_ratio=0.0, activation_class=nn.ReLU)
     with pytest.raises(ConfigError, match="out_features"):
         _regnet("RegNetX-200MF", out_features=["res5"])
+
+
+def _bn(m, t):
+    return (t - m.running_mean[:, None, None]) / torch.sqrt(m.running_var[:, None, None] + m.eps) * m.weight[
+        :, None, None
+    ] + m.bias[:, None, None]
+
+
+def test_vanilla_and_basic_blocks_equal_functional_reference():
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 8, 10)
+    vanilla = VanillaBlock(4, 8, 2, "BN", nn.ReLU, {}).eval()
+    basic = ResBasicBlock(4, 8, 2, "BN", nn.ReLU, {}).eval()
+    for m in list(vanilla.modules()) + list(basic.modules()):
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+
+    def two_convs(m, t, last_relu):
+        t = F.relu(_bn(m.a_bn, F.conv2d(t, m.a.weight, stride=2, padding=1)))
+        t = _bn(m.b_bn, F.conv2d(t, m.b.weight, padding=1))
+        return F.relu(t) if last_relu else t
+
+    with torch.no_grad():
+        torch.testing.assert_close(vanilla(x), two_convs(vanilla, x, True), rtol=1e-5, atol=1e-5)
+        shortcut = _bn(basic.bn, F.conv2d(x, basic.proj.weight, stride=2))
+        torch.testing.assert_close(basic(x), F.relu(shortcut + two_convs(basic.f, x, False)), rtol=1e-5, atol=1e-5)
+    assert basic.stride == vanilla.stride == 2 and basic.out_channels == 8

@@ -55,13 +55,26 @@ def init_weights(m: nn.Module) -> None:
         m.bias.data.zero_()
 
 
-class _Sequential(CNNBlockBase):
-    """A block whose forward runs its children in registration order."""
+class _ForwardChildren:
+    """Mixin: forward runs the module's children in registration order (pycls' blocks)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.children():
             x = layer(x)
         return x
+
+
+class _Sequential(_ForwardChildren, CNNBlockBase):
+    """A block whose forward runs its children in registration order."""
+
+
+def _add_two_convs(module: nn.Module, w_in: int, w_out: int, stride: int, norm, activation_class) -> None:
+    """Register ``a`` (3x3, stride), ``a_bn``, ``a_af``, ``b`` (3x3), ``b_bn`` on ``module``."""
+    module.a = conv2d(w_in, w_out, 3, stride=stride)
+    module.a_bn = get_norm(norm, w_out)
+    module.a_af = activation_class()
+    module.b = conv2d(w_out, w_out, 3)
+    module.b_bn = get_norm(norm, w_out)
 
 
 class ResStem(_Sequential):
@@ -107,33 +120,20 @@ class VanillaBlock(_Sequential):
 
     def __init__(self, w_in: int, w_out: int, stride: int, norm, activation_class, _params: Dict[str, Any]):
         super().__init__(w_in, w_out, stride)
-        self.a = conv2d(w_in, w_out, 3, stride=stride)
-        self.a_bn = get_norm(norm, w_out)
-        self.a_af = activation_class()
-        self.b = conv2d(w_out, w_out, 3)
-        self.b_bn = get_norm(norm, w_out)
+        _add_two_convs(self, w_in, w_out, stride, norm, activation_class)
         self.b_af = activation_class()
 
 
-class BasicTransform(nn.Module):
+class BasicTransform(_ForwardChildren, nn.Module):
     """The residual branch of :class:`ResBasicBlock`: 3x3 conv, norm, act, 3x3 conv, norm."""
 
     def __init__(self, w_in: int, w_out: int, stride: int, norm, activation_class, _params: Dict[str, Any]):
         super().__init__()
-        self.a = conv2d(w_in, w_out, 3, stride=stride)
-        self.a_bn = get_norm(norm, w_out)
-        self.a_af = activation_class()
-        self.b = conv2d(w_out, w_out, 3)
-        self.b_bn = get_norm(norm, w_out)
+        _add_two_convs(self, w_in, w_out, stride, norm, activation_class)
         self.b_bn.final_bn = True
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in self.children():
-            x = layer(x)
-        return x
 
-
-class BottleneckTransform(nn.Module):
+class BottleneckTransform(_ForwardChildren, nn.Module):
     """The residual branch of :class:`ResBottleneckBlock`: 1x1, grouped 3x3 (stride), optional SE, 1x1.
 
     ``params``: ``bot_mul`` (bottleneck width / output width), ``group_w`` (channels per group of
@@ -156,11 +156,6 @@ class BottleneckTransform(nn.Module):
         self.c = conv2d(w_b, w_out, 1)
         self.c_bn = get_norm(norm, w_out)
         self.c_bn.final_bn = True
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in self.children():
-            x = layer(x)
-        return x
 
 
 class _ResidualBlock(CNNBlockBase):
@@ -194,7 +189,7 @@ class ResBottleneckBlock(_ResidualBlock):
     transform_class = BottleneckTransform
 
 
-class AnyStage(nn.Module):
+class AnyStage(_ForwardChildren, nn.Module):
     """``d`` blocks ``b1``..``bd``; the first has the stage's stride and input width."""
 
     def __init__(self, w_in: int, w_out: int, stride: int, d: int, block_class, norm, activation_class, params):
@@ -202,11 +197,6 @@ class AnyStage(nn.Module):
         for i in range(d):
             self.add_module(f"b{i + 1}", block_class(w_in, w_out, stride, norm, activation_class, params))
             stride, w_in = 1, w_out
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for block in self.children():
-            x = block(x)
-        return x
 
 
 class AnyNet(Backbone):
