@@ -70,6 +70,13 @@ def test_stage_schedule_matches_paper_and_published_models(name):
     assert groups == [g] * 4 and ratios == [1.0] * 4
 
 
+def _bn(m, t):
+    """Inference batch norm written out: (t - mean) / sqrt(var + eps) * weight + bias."""
+    return (t - m.running_mean[:, None, None]) / torch.sqrt(m.running_var[:, None, None] + m.eps) * m.weight[
+        :, None, None
+    ] + m.bias[:, None, None]
+
+
 def _regnet(name, **kwargs):
     (w_a, w_0, w_m, depth, g, se), _, _ = PUBLISHED[name]
     return RegNet(
@@ -115,19 +122,14 @@ def test_regnety_block_equals_functional_reference():
             m.bias.data.uniform_(-0.5, 0.5)
     x = torch.randn(2, 8, 10, 12)
 
-    def bn(m, t):
-        return (t - m.running_mean[:, None, None]) / torch.sqrt(m.running_var[:, None, None] + m.eps) * m.weight[
-            :, None, None
-        ] + m.bias[:, None, None]
-
     f = block.f
-    y = F.relu(bn(f.a_bn, F.conv2d(x, f.a.weight)))
-    y = F.relu(bn(f.b_bn, F.conv2d(y, f.b.weight, stride=2, padding=1, groups=16 // 4)))
+    y = F.relu(_bn(f.a_bn, F.conv2d(x, f.a.weight)))
+    y = F.relu(_bn(f.b_bn, F.conv2d(y, f.b.weight, stride=2, padding=1, groups=16 // 4)))
     gate = y.mean(dim=(2, 3), keepdim=True)
     gate = F.relu(F.conv2d(gate, f.se.f_ex[0].weight, f.se.f_ex[0].bias))
     gate = torch.sigmoid(F.conv2d(gate, f.se.f_ex[2].weight, f.se.f_ex[2].bias))
-    y = bn(f.c_bn, F.conv2d(y * gate, f.c.weight))
-    shortcut = bn(block.bn, F.conv2d(x, block.proj.weight, stride=2))
+    y = _bn(f.c_bn, F.conv2d(y * gate, f.c.weight))
+    shortcut = _bn(block.bn, F.conv2d(x, block.proj.weight, stride=2))
     expected = F.relu(shortcut + y)
     with torch.no_grad():
         torch.testing.assert_close(block(x), expected, rtol=1e-5, atol=1e-5)
@@ -165,12 +167,6 @@ def test_bad_arguments_raise():
                group_widths=[8], strides=[2], bottleneck_ratios=[1.0], se_ratio=0.0, activation_class=nn.ReLU)
     with pytest.raises(ConfigError, match="out_features"):
         _regnet("RegNetX-200MF", out_features=["res5"])
-
-
-def _bn(m, t):
-    return (t - m.running_mean[:, None, None]) / torch.sqrt(m.running_var[:, None, None] + m.eps) * m.weight[
-        :, None, None
-    ] + m.bias[:, None, None]
 
 
 def test_vanilla_and_basic_blocks_equal_functional_reference():
