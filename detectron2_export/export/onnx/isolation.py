@@ -7,7 +7,8 @@ Alone, the image would be padded only to its own size and convolutions would rea
 Forward pre-hooks on every module that reads neighbours (kernel > 1: convolutions and pools) zero
 each image's input beyond the extent that image has alone at that stride (ceil of its padded size
 over the stride, as stride-2 layers round up), which reproduces the zero padding exactly. Max pools
-are hooked too: detectron2's follow a ReLU, so 0 is the identity of their max.
+are hooked too: detectron2's follow a ReLU, so 0 is the identity of their max. ResNet's stem calls
+``F.max_pool2d`` itself, so the output of its ``conv1`` is zeroed instead (the ReLU keeps it 0).
 """
 
 from __future__ import annotations
@@ -33,32 +34,50 @@ class BatchIsolation:
     def __init__(self, roots: List[nn.Module]) -> None:
         self.sizes: Optional[Tensor] = None
         self.full_height: Optional[int] = None
-        self.strides: Dict[int, int] = {}
+        self.strides: Dict[tuple, List[int]] = {}
+        self.calls: Dict[tuple, int] = {}
         for root in roots:
-            for module in root.modules():
+            for name, module in root.named_modules():
                 if _reads_neighbours(module):
                     module.register_forward_pre_hook(self._hook)
+                if name.endswith("stem.conv1") and isinstance(module, nn.Conv2d):
+                    module.register_forward_hook(self._output_hook)
 
     def set_sizes(self, padded_sizes: Tensor, padded_images: Tensor) -> None:
+        """Start a forward pass over a batch with these per-image padded sizes."""
         self.sizes = padded_sizes
+        self.calls = {}
         if not torch.jit.is_tracing():
             self.full_height = int(padded_images.shape[2])
 
-    def _stride(self, module: nn.Module, x: Tensor) -> int:
-        if id(module) not in self.strides:
-            if self.full_height is None:
+    def _stride(self, key: tuple, x: Tensor) -> int:
+        """Stride of ``x`` relative to the padded batch. A module shared by the levels (RPN and
+        RetinaNet heads) sees a new stride at each call: strides are kept per call, measured on
+        eager calls and replayed while tracing (where sizes are graph values)."""
+        call = self.calls.get(key, 0)
+        self.calls[key] = call + 1
+        recorded = self.strides.setdefault(key, [])
+        if torch.jit.is_tracing():
+            if call >= len(recorded):
                 raise RuntimeError("BatchIsolation: strides are measured on an eager call before tracing")
-            self.strides[id(module)] = 2 ** round(math.log2(self.full_height / int(x.shape[2])))
-        return self.strides[id(module)]
+            return recorded[call]
+        stride = 2 ** round(math.log2(self.full_height / int(x.shape[2])))
+        recorded[call:call + 1] = [stride]
+        return stride
 
     def _hook(self, module: nn.Module, args):
-        x = args[0]
-        stride = self._stride(module, x)
+        return (self._mask((id(module), "input"), args[0]),) + tuple(args[1:])
+
+    def _output_hook(self, module: nn.Module, args, output: Tensor) -> Tensor:
+        return self._mask((id(module), "output"), output)
+
+    def _mask(self, key: tuple, x: Tensor) -> Tensor:
+        stride = self._stride(key, x)
         extent = torch.div(self.sizes + (stride - 1), stride, rounding_mode="floor")  # (N, 2)
         rows = torch.arange(x.shape[2], device=x.device)
         cols = torch.arange(x.shape[3], device=x.device)
         inside = (rows[None, :, None] < extent[:, 0, None, None]) & (cols[None, None, :] < extent[:, 1, None, None])
-        return (torch.where(inside[:, None], x, torch.zeros_like(x)),) + tuple(args[1:])
+        return torch.where(inside[:, None], x, torch.zeros_like(x))
 
 
 def replicate_edges(feature: Tensor, padded_sizes: Tensor, stride: int) -> Tensor:
