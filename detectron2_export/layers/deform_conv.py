@@ -11,7 +11,7 @@ of DCN models load unchanged.
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 import torch
 from torch import nn
@@ -127,26 +127,12 @@ class DeformConv(_DeformConvBase):
     offsets). ``forward(x, offset)``: offset is (N, 2 * deformable_groups * kh * kw, Ho, Wo).
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size,
-        stride=1,
-        padding=0,
-        dilation=1,
-        groups: int = 1,
-        deformable_groups: int = 1,
-        bias: bool = False,
-        norm: Optional[nn.Module] = None,
-        activation: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
-    ):
+    def __init__(self, *args: Any, bias: bool = False, **kwargs: Any):
+        """Arguments as :class:`ModulatedDeformConv` (in_channels, out_channels, kernel_size,
+        stride, padding, dilation, groups, deformable_groups, norm, activation); no bias."""
         if bias:
             raise ValueError("DeformConv: bias=True, expected False (detectron2's DeformConv has no bias)")
-        super().__init__(
-            in_channels, out_channels, kernel_size, stride, padding, dilation, groups, deformable_groups,
-            False, norm, activation,
-        )
+        super().__init__(*args, bias=False, **kwargs)
 
     def forward(self, x: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
         return self._deform(x, offset, None)

@@ -24,7 +24,7 @@ from detectron2_export.export import Caffe2Tracer, TracingAdapter
 from detectron2_export.modeling import build_model
 
 from ..modeling.roi_heads.test_cascade_rcnn import cascade_cfg
-from ..modeling.test_deform_resnet import dconv_cfg
+from ..modeling.test_deform_resnet import build_on_meta, dconv_cfg
 from ..modeling.test_meta_arch_fcos import fcos_r50_fpn
 from .test_caffe2_export_models import match_detections
 from .test_torchscript_models import all_nodes, rcnn_inference, sample_images
@@ -120,9 +120,7 @@ def test_graph_runs_the_model_parts(traced):
 
 def test_caffe2_tracer_refuses_deformable_convolution():
     cfg = dconv_cfg()
-    cfg.MODEL.DEVICE = "meta"
-    with torch.device("meta"):
-        model = build_model(cfg).eval()
+    model = build_on_meta(cfg).eval()
     inputs = [{"image": torch.zeros(3, 64, 64)}]
     with pytest.raises(ExportError, match=r"DEFORM_ON_PER_STAGE=\[False, True, True, True\].*no Caffe2 operator"):
         Caffe2Tracer(cfg, model, inputs)

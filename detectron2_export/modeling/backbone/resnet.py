@@ -124,7 +124,18 @@ class BottleneckBlock(CNNBlockBase):
             bias=False,
             norm=get_norm(norm, bottleneck_channels),
         )
-        self._init_conv2(bottleneck_channels, stride_3x3, num_groups, dilation, norm)
+        self._init_conv2(
+            bottleneck_channels,
+            {
+                "kernel_size": 3,
+                "stride": stride_3x3,
+                "padding": dilation,
+                "bias": False,
+                "groups": num_groups,
+                "dilation": dilation,
+                "norm": get_norm(norm, bottleneck_channels),
+            },
+        )
         self.conv3 = Conv2d(
             bottleneck_channels,
             out_channels,
@@ -136,19 +147,9 @@ class BottleneckBlock(CNNBlockBase):
             if layer is not None:
                 c2_msra_fill(layer)
 
-    def _init_conv2(self, channels: int, stride: int, num_groups: int, dilation: int, norm) -> None:
+    def _init_conv2(self, channels: int, conv2_kwargs: Dict[str, Any]) -> None:
         """The 3x3 conv (a hook: :class:`DeformBottleneckBlock` makes it deformable)."""
-        self.conv2 = Conv2d(
-            channels,
-            channels,
-            kernel_size=3,
-            stride=stride,
-            padding=dilation,
-            bias=False,
-            groups=num_groups,
-            dilation=dilation,
-            norm=get_norm(norm, channels),
-        )
+        self.conv2 = Conv2d(channels, channels, **conv2_kwargs)
 
     def _conv2(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv2(x)
@@ -178,50 +179,30 @@ class DeformBottleneckBlock(BottleneckBlock):
         in_channels: int,
         out_channels: int,
         *,
-        bottleneck_channels: int,
-        stride: int = 1,
-        num_groups: int = 1,
-        norm="BN",
-        stride_in_1x1: bool = False,
-        dilation: int = 1,
         deform_modulated: bool = False,
         deform_num_groups: int = 1,
+        **kwargs: Any,
     ):
         self._deform = (deform_modulated, deform_num_groups)  # read by _init_conv2
-        super().__init__(
-            in_channels,
-            out_channels,
-            bottleneck_channels=bottleneck_channels,
-            stride=stride,
-            num_groups=num_groups,
-            norm=norm,
-            stride_in_1x1=stride_in_1x1,
-            dilation=dilation,
-        )
+        super().__init__(in_channels, out_channels, **kwargs)
         self.deform_modulated = deform_modulated
         del self._deform
         nn.init.constant_(self.conv2_offset.weight, 0)
         nn.init.constant_(self.conv2_offset.bias, 0)
 
-    def _init_conv2(self, channels: int, stride: int, num_groups: int, dilation: int, norm) -> None:
+    def _init_conv2(self, channels: int, conv2_kwargs: Dict[str, Any]) -> None:
         modulated, deform_num_groups = self._deform
         # (dy, dx) per kernel position, and a mask value per position when modulated
-        offset_channels = (27 if modulated else 18) * deform_num_groups
         self.conv2_offset = Conv2d(
-            channels, offset_channels, kernel_size=3, stride=stride, padding=dilation, dilation=dilation
-        )
-        self.conv2 = (ModulatedDeformConv if modulated else DeformConv)(
             channels,
-            channels,
+            (27 if modulated else 18) * deform_num_groups,
             kernel_size=3,
-            stride=stride,
-            padding=dilation,
-            bias=False,
-            groups=num_groups,
-            dilation=dilation,
-            deformable_groups=deform_num_groups,
-            norm=get_norm(norm, channels),
+            stride=conv2_kwargs["stride"],
+            padding=conv2_kwargs["padding"],
+            dilation=conv2_kwargs["dilation"],
         )
+        deform_conv = ModulatedDeformConv if modulated else DeformConv
+        self.conv2 = deform_conv(channels, channels, deformable_groups=deform_num_groups, **conv2_kwargs)
 
     def _conv2(self, x: torch.Tensor) -> torch.Tensor:
         offset = self.conv2_offset(x)

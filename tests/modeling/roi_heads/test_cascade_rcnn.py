@@ -8,13 +8,13 @@ from torch.nn import functional as F
 
 from detectron2_export.errors import ConfigError
 from detectron2_export.layers import ShapeSpec
-from detectron2_export.modeling import build_model
 from detectron2_export.modeling.box_regression import Box2BoxTransform
 from detectron2_export.modeling.roi_heads import CascadeROIHeads, build_roi_heads
 from detectron2_export.modeling.roi_heads.fast_rcnn import fast_rcnn_inference
 from detectron2_export.structures import Boxes
 
 from ..stubs import shapes_of, upstream_keys, zoo_cfg
+from ..test_deform_resnet import build_on_meta
 from .test_roi_heads import IMAGE_SIZES, _proposals, _randomize
 
 STAGE_WEIGHTS = ((10.0, 10.0, 5.0, 5.0), (20.0, 20.0, 10.0, 10.0))
@@ -30,10 +30,7 @@ def cascade_cfg():
 
 
 def test_cascade_zoo_model_has_upstream_keys_and_shapes():
-    cfg = cascade_cfg()
-    cfg.MODEL.DEVICE = "meta"
-    with torch.device("meta"):
-        model = build_model(cfg)
+    model = build_on_meta(cascade_cfg())
     assert isinstance(model.roi_heads, CascadeROIHeads) and model.roi_heads.num_cascade_stages == 3
     assert shapes_of(model) == upstream_keys("cascade_mask_rcnn_R_50_FPN_3x", "")
 
@@ -45,12 +42,10 @@ def test_panoptic_dconv_cascade_gn_has_upstream_keys_and_shapes():
         "MODEL.RESNETS.DEPTH": 101, "MODEL.RESNETS.NORM": "GN", "MODEL.RESNETS.STRIDE_IN_1X1": False,
         "MODEL.RESNETS.DEFORM_ON_PER_STAGE": [False, True, True, True], "MODEL.FPN.NORM": "GN",
         "MODEL.ROI_HEADS.NAME": "CascadeROIHeads", "MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG": True,
-        "MODEL.ROI_MASK_HEAD.NORM": "GN", "MODEL.RPN.POST_NMS_TOPK_TRAIN": 2000, "MODEL.DEVICE": "meta",
+        "MODEL.ROI_MASK_HEAD.NORM": "GN", "MODEL.RPN.POST_NMS_TOPK_TRAIN": 2000,
     }
     cfg.merge_from_list([x for kv in overrides.items() for x in kv])
-    with torch.device("meta"):
-        model = build_model(cfg)
-    assert shapes_of(model) == upstream_keys("panoptic_fpn_R_101_dconv_cascade_gn_3x", "")
+    assert shapes_of(build_on_meta(cfg)) == upstream_keys("panoptic_fpn_R_101_dconv_cascade_gn_3x", "")
 
 
 def _two_stage_heads():
