@@ -1,11 +1,85 @@
 """Slow, obviously-correct rotated IoU and NMS: the project's previous implementation, kept as the
-reference of the fast one (every pair's polygon computed, then the plain greedy loop)."""
+reference of the fast one (every pair's intersection polygon built from its candidate vertices,
+sorted by angle; then the plain greedy loop)."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from detectron2_export.layers.rotated_boxes import _intersection_area
+
+def _corners(boxes: torch.Tensor) -> torch.Tensor:
+    """(N, 5) (cx, cy, w, h, angle_deg) -> (N, 4, 2) corners in order around the box."""
+    cx, cy, w, h = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    theta = boxes[:, 4] * (math.pi / 180.0)
+    cos, sin = theta.cos(), theta.sin()
+    # same convention as BoxMode / RotatedBoxes: counter-clockwise in image coordinates (y down)
+    dx = torch.stack([-w, w, w, -w], dim=1) / 2
+    dy = torch.stack([-h, -h, h, h], dim=1) / 2
+    x = cx[:, None] + dx * cos[:, None] + dy * sin[:, None]
+    y = cy[:, None] - dx * sin[:, None] + dy * cos[:, None]
+    return torch.stack([x, y], dim=2)
+
+
+def _inside(points: torch.Tensor, boxes: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """points (P, K, 2) against their boxes (P, 5): (P, K) bool, borders included."""
+    theta = boxes[:, 4] * (math.pi / 180.0)
+    cos, sin = theta.cos()[:, None], theta.sin()[:, None]
+    px = points[..., 0] - boxes[:, 0, None]
+    py = points[..., 1] - boxes[:, 1, None]
+    # coordinates along the box's own axes (inverse of _corners' rotation)
+    u = px * cos - py * sin
+    v = px * sin + py * cos
+    return (u.abs() <= boxes[:, 2, None] / 2 + eps) & (v.abs() <= boxes[:, 3, None] / 2 + eps)
+
+
+def _cross(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """z of the cross product of 2-d vectors along the last dimension."""
+    return p[..., 0] * q[..., 1] - p[..., 1] * q[..., 0]
+
+
+def _edge_crossings(c1: torch.Tensor, c2: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Crossing points of the 4 edges of c1 with the 4 edges of c2 (P, 4, 2): (P, 16, 2), valid."""
+    a = c1[:, :, None, :]
+    b = c1.roll(-1, dims=1)[:, :, None, :]
+    c = c2[:, None, :, :]
+    d = c2.roll(-1, dims=1)[:, None, :, :]
+    ab, cd, ac = b - a, d - c, c - a
+    denom = _cross(ab, cd)
+    parallel = denom.abs() < 1e-12
+    safe = torch.where(parallel, torch.ones_like(denom), denom)
+    t = _cross(ac, cd) / safe
+    s = _cross(ac, ab) / safe
+    valid = ~parallel & (t >= 0) & (t <= 1) & (s >= 0) & (s <= 1)
+    points = a + t[..., None] * ab
+    return points.reshape(-1, 16, 2), valid.reshape(-1, 16)
+
+
+def _intersection_area(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
+    """Intersection areas of matched pairs boxes1[i], boxes2[i] (P, 5) -> (P,)."""
+    # shift both boxes so the pair's midpoint is at the origin: better precision far from (0, 0)
+    center = (boxes1[:, :2] + boxes2[:, :2]) / 2
+    boxes1 = torch.cat([boxes1[:, :2] - center, boxes1[:, 2:]], dim=1)
+    boxes2 = torch.cat([boxes2[:, :2] - center, boxes2[:, 2:]], dim=1)
+    c1, c2 = _corners(boxes1), _corners(boxes2)
+    crossings, crossing_valid = _edge_crossings(c1, c2)
+    points = torch.cat([c1, c2, crossings], dim=1)  # (P, 24, 2)
+    valid = torch.cat([_inside(c1, boxes2), _inside(c2, boxes1), crossing_valid], dim=1)
+
+    n_valid = valid.sum(dim=1)
+    mean = (points * valid[..., None]).sum(dim=1) / n_valid.clamp(min=1)[:, None]
+    rel = points - mean[:, None, :]
+    angle = torch.atan2(rel[..., 1], rel[..., 0])
+    angle = torch.where(valid, angle, torch.full_like(angle, 10.0))  # invalid points sort last
+    order = angle.argsort(dim=1)
+    rel = rel.gather(1, order[..., None].expand_as(rel))
+    valid = valid.gather(1, order)
+    # invalid slots repeat the first vertex, so they add nothing to the shoelace sum
+    rel = torch.where(valid[..., None], rel, rel[:, :1, :])
+    nxt = rel.roll(-1, dims=1)
+    area = (rel[..., 0] * nxt[..., 1] - rel[..., 1] * nxt[..., 0]).sum(dim=1).abs() / 2
+    return torch.where(n_valid >= 3, area, torch.zeros_like(area))
 
 
 def dense_pairwise_iou_rotated(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:

@@ -107,7 +107,8 @@ def test_random_boxes_match_polygon_clipping():
 
 
 def test_pairwise_iou_equals_dense_reference():
-    """Only pairs with overlapping hulls get a polygon; the values are those of computing all."""
+    """Only pairs with overlapping hulls get an area; the values are the previous implementation's
+    (intersection polygons sorted by angle, for every pair)."""
     g = torch.Generator().manual_seed(4)
     n = 80
     boxes = torch.cat(
@@ -123,5 +124,35 @@ def test_pairwise_iou_equals_dense_reference():
     for b1, b2 in ((boxes, boxes), (boxes[:7], boxes), (boxes.double(), boxes[30:].double())):
         iou = pairwise_iou_rotated(b1, b2)
         assert iou.dtype == b1.dtype
-        torch.testing.assert_close(iou, dense_pairwise_iou_rotated(b1, b2), rtol=0, atol=0)
+        # the polygon of the reference and the clipped boundary here agree to float64 rounding
+        torch.testing.assert_close(iou, dense_pairwise_iou_rotated(b1, b2), rtol=0, atol=1e-6)
     assert (pairwise_iou_rotated(boxes, boxes) > 0).sum() < n * n / 4  # the hull test had work to do
+
+
+def test_shared_edges_are_counted_once():
+    """Edges on edges (the same box twice, a half box, boxes side by side, a box turned by 180
+    degrees, whose corners come in another order) make the clipped boundaries coincide."""
+    b = torch.tensor(
+        [
+            [5.0, 5, 10, 10, 0],
+            [2.5, 5, 5, 10, 0],  # the left half of box 0: 3 shared sides
+            [15, 5, 10, 10, 0],  # right of box 0, sharing the side x = 10 (opposite directions)
+            [5, 5, 10, 10, 180],  # box 0 again
+            [5, 5, 10, 10, 90],  # box 0 again
+            [5, 2.5, 10, 5, 0],  # the top half of box 0
+        ],
+        dtype=torch.float64,
+    )
+    iou = pairwise_iou_rotated(b, b)
+    expected = torch.tensor(
+        [
+            [1, 0.5, 0, 1, 1, 0.5],
+            [0.5, 1, 0, 0.5, 0.5, 25 / 75],  # left and top halves: the top-left quarter, 25 of 50 + 50 - 25
+            [0, 0, 1, 0, 0, 0],
+            [1, 0.5, 0, 1, 1, 0.5],
+            [1, 0.5, 0, 1, 1, 0.5],
+            [0.5, 25 / 75, 0, 0.5, 0.5, 1],
+        ],
+        dtype=torch.float64,
+    )
+    torch.testing.assert_close(iou, expected, rtol=0, atol=1e-12)
