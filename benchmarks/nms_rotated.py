@@ -25,25 +25,9 @@ sys.path.insert(0, REPO)
 
 from detectron2_export.layers import batched_nms_rotated  # noqa: E402
 from detectron2_export.layers.nms import separate_categories_rotated  # noqa: E402
-from tests.layers.rotated_nms_reference import greedy_nms_rotated  # noqa: E402
+from tests.layers.rotated_nms_reference import clustered_rotated_boxes, greedy_nms_rotated  # noqa: E402
 
 N_BOXES = 2000
-
-
-def clustered(n_objects: int, jitter: float, extent: float, g: torch.Generator) -> torch.Tensor:
-    """N_BOXES noisy copies of ``n_objects`` rotated boxes in an ``extent``-pixel square."""
-    objects = torch.cat(
-        [
-            torch.rand(n_objects, 2, generator=g) * extent,
-            torch.rand(n_objects, 2, generator=g) * 100 + 10,
-            torch.rand(n_objects, 1, generator=g) * 360 - 180,
-        ],
-        dim=1,
-    )
-    boxes = objects[torch.randint(0, n_objects, (N_BOXES,), generator=g)]
-    boxes = boxes + torch.randn(N_BOXES, 5, generator=g) * torch.tensor([jitter] * 4 + [10 * jitter])
-    boxes[:, 2:4] = boxes[:, 2:4].abs() + 1
-    return boxes
 
 
 def cases() -> list[tuple[str, torch.Tensor, torch.Tensor, torch.Tensor, float]]:
@@ -56,7 +40,7 @@ def cases() -> list[tuple[str, torch.Tensor, torch.Tensor, torch.Tensor, float]]
         ("uniform: 2000 objects, 5 classes, IoU 0.5", N_BOXES, 0.0, 1000.0, 5, 0.5),
         ("one dense cluster, 1 class, IoU 0.9", 1, 8.0, 0.0, 1, 0.9),
     ):
-        boxes = clustered(n_objects, jitter, extent, g)
+        boxes = clustered_rotated_boxes(N_BOXES, n_objects, jitter, g, extent=extent, max_size=100.0)
         scores = torch.rand(N_BOXES, generator=g)
         idxs = torch.randint(0, n_classes, (N_BOXES,), generator=g)
         out.append((name, boxes, scores, idxs, thresh))

@@ -1,6 +1,6 @@
 """Slow, obviously-correct rotated IoU and NMS: the project's previous implementation, kept as the
 reference of the fast one (every pair's intersection polygon built from its candidate vertices,
-sorted by angle; then the plain greedy loop)."""
+sorted by angle; then the plain greedy loop). And proposal-like boxes to run both on."""
 
 from __future__ import annotations
 
@@ -119,3 +119,23 @@ def per_class_nms_rotated(boxes, scores, idxs, iou_threshold: float) -> list[int
         members = (idxs == c).nonzero().flatten()
         keep += members[greedy_nms_rotated(boxes[members], scores[members], iou_threshold)].tolist()
     return sorted(keep, key=lambda k: -float(scores[k]))
+
+
+def clustered_rotated_boxes(
+    n: int, n_objects: int, jitter: float, generator: torch.Generator, extent: float = 300.0, max_size: float = 60.0
+) -> torch.Tensor:
+    """Proposal-like boxes: ``n`` noisy copies of ``n_objects`` rotated boxes (centres in an
+    ``extent``-pixel square, sides 10 to 10 + ``max_size``), jitter in pixels and ten times that
+    in degrees."""
+    objects = torch.cat(
+        [
+            torch.rand(n_objects, 2, generator=generator) * extent,
+            torch.rand(n_objects, 2, generator=generator) * max_size + 10,
+            torch.rand(n_objects, 1, generator=generator) * 360 - 180,
+        ],
+        dim=1,
+    )
+    boxes = objects[torch.randint(0, n_objects, (n,), generator=generator)]
+    boxes = boxes + torch.randn(n, 5, generator=generator) * torch.tensor([jitter] * 4 + [10 * jitter])
+    boxes[:, 2:4] = boxes[:, 2:4].abs() + 1
+    return boxes

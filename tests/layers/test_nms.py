@@ -6,7 +6,7 @@ import torch
 from detectron2_export.layers import batched_nms, batched_nms_rotated, nms, nms_rotated, pairwise_iou_rotated
 from detectron2_export.layers.nms import _blocked_nms_rotated
 
-from .rotated_nms_reference import greedy_nms_rotated, per_class_nms_rotated
+from .rotated_nms_reference import clustered_rotated_boxes, greedy_nms_rotated, per_class_nms_rotated
 
 
 def test_batched_nms_per_class():
@@ -52,28 +52,10 @@ def test_nms_rotated_hand():
 
 # --- rotated NMS: the fast blocked greedy against the slow reference ------------------------------
 
-def clustered_rotated_boxes(n: int, n_objects: int, jitter: float, seed: int) -> torch.Tensor:
-    """Proposal-like boxes: ``n`` noisy copies of ``n_objects`` rotated boxes (jitter in pixels,
-    ten times that in degrees)."""
-    g = torch.Generator().manual_seed(seed)
-    objects = torch.cat(
-        [
-            torch.rand(n_objects, 2, generator=g) * 300,
-            torch.rand(n_objects, 2, generator=g) * 60 + 10,
-            torch.rand(n_objects, 1, generator=g) * 360 - 180,
-        ],
-        dim=1,
-    )
-    boxes = objects[torch.randint(0, n_objects, (n,), generator=g)]
-    boxes = boxes + torch.randn(n, 5, generator=g) * torch.tensor([jitter] * 4 + [10 * jitter])
-    boxes[:, 2:4] = boxes[:, 2:4].abs() + 1
-    return boxes
-
-
 @pytest.mark.parametrize("jitter", [0.5, 3.0, 10.0])
 @pytest.mark.parametrize("iou_threshold", [0.0, 0.3, 0.7, 0.95])
 def test_nms_rotated_matches_greedy_reference(jitter, iou_threshold):
-    boxes = clustered_rotated_boxes(150, 8, jitter, seed=int(jitter * 10))
+    boxes = clustered_rotated_boxes(150, 8, jitter, torch.Generator().manual_seed(int(jitter * 10)))
     scores = torch.rand(150, generator=torch.Generator().manual_seed(1))
     expected = greedy_nms_rotated(boxes, scores, iou_threshold)
     assert nms_rotated(boxes, scores, iou_threshold).tolist() == expected
@@ -83,7 +65,7 @@ def test_nms_rotated_matches_greedy_reference(jitter, iou_threshold):
 
 
 def test_batched_nms_rotated_matches_per_class_reference():
-    boxes = clustered_rotated_boxes(200, 10, 3.0, seed=5)
+    boxes = clustered_rotated_boxes(200, 10, 3.0, torch.Generator().manual_seed(5))
     g = torch.Generator().manual_seed(2)
     scores, idxs = torch.rand(200, generator=g), torch.randint(0, 4, (200,), generator=g)
     # far from the origin too: the per-class offsets then reach ~1e4
@@ -105,7 +87,7 @@ def test_nms_rotated_duplicates_and_degenerate_boxes():
 
 
 def test_rotated_nms_and_iou_are_scriptable():
-    boxes = clustered_rotated_boxes(60, 4, 3.0, seed=7)
+    boxes = clustered_rotated_boxes(60, 4, 3.0, torch.Generator().manual_seed(7))
     g = torch.Generator().manual_seed(3)
     scores, idxs = torch.rand(60, generator=g), torch.randint(0, 3, (60,), generator=g)
     scripted_nms = torch.jit.script(nms_rotated)

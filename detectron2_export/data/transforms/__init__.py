@@ -1,6 +1,7 @@
 """Transforms and test-time augmentations, as ``detectron2.data.transforms`` (the training-only
 augmentations and transforms import, and raise when built)."""
 
+from . import augmentation, augmentation_impl, transform
 from .transform import (
     BlendTransform,
     ColorTransform,
@@ -46,43 +47,4 @@ from .augmentation_impl import (
     ResizeShortestEdge,
 )
 
-__all__ = [
-    "Transform",
-    "NoOpTransform",
-    "TransformList",
-    "ResizeTransform",
-    "HFlipTransform",
-    "VFlipTransform",
-    "BlendTransform",
-    "ColorTransform",
-    "CropTransform",
-    "ExtentTransform",
-    "GridSampleTransform",
-    "PadTransform",
-    "PILColorTransform",
-    "RotationTransform",
-    "ScaleTransform",
-    "Augmentation",
-    "AugmentationList",
-    "AugInput",
-    "StandardAugInput",
-    "TransformGen",
-    "apply_augmentations",
-    "apply_transform_gens",
-    "RandomFlip",
-    "Resize",
-    "ResizeShortestEdge",
-    "FixedSizeCrop",
-    "MinIoURandomCrop",
-    "RandomApply",
-    "RandomBrightness",
-    "RandomContrast",
-    "RandomCrop",
-    "RandomCrop_CategoryAreaConstraint",
-    "RandomExtent",
-    "RandomLighting",
-    "RandomResize",
-    "RandomRotation",
-    "RandomSaturation",
-    "ResizeScale",
-]
+__all__ = [*transform.__all__, *augmentation.__all__, *augmentation_impl.__all__]

@@ -85,41 +85,50 @@ class NoOpTransform(Transform):
         return self
 
 
-class HFlipTransform(Transform):
+class _FlipTransform(Transform):
+    """Mirror along one image axis; subclasses name the extent (``width`` / ``height``)."""
+
+    _coord = 0  # the coordinate it negates: 0 for x, 1 for y
+
+    def _extent(self) -> int:
+        raise NotImplementedError
+
+    def apply_image(self, img: np.ndarray) -> np.ndarray:
+        """HxW(xC) image, or NxHxWxC images."""
+        return np.flip(img, axis=(1 - self._coord) + (img.ndim > 3))
+
+    def apply_coords(self, coords: np.ndarray) -> np.ndarray:
+        coords[:, self._coord] = self._extent() - coords[:, self._coord]
+        return coords
+
+    def inverse(self) -> "_FlipTransform":
+        return self
+
+
+class HFlipTransform(_FlipTransform):
     """Mirror left-right an image of the given ``width`` (test-time flip augmentation)."""
+
+    _coord = 0
 
     def __init__(self, width: int):
         super().__init__()
         self._set_attributes(locals())
 
-    def apply_image(self, img: np.ndarray) -> np.ndarray:
-        """HxW(xC) image (or NxHxWxC images) -> mirrored along the width axis."""
-        return np.flip(img, axis=1 if img.ndim <= 3 else 2)
-
-    def apply_coords(self, coords: np.ndarray) -> np.ndarray:
-        coords[:, 0] = self.width - coords[:, 0]
-        return coords
-
-    def inverse(self) -> "HFlipTransform":
-        return self
+    def _extent(self) -> int:
+        return self.width
 
 
-class VFlipTransform(Transform):
+class VFlipTransform(_FlipTransform):
     """Mirror upside-down an image of the given ``height``."""
+
+    _coord = 1
 
     def __init__(self, height: int):
         super().__init__()
         self._set_attributes(locals())
 
-    def apply_image(self, img: np.ndarray) -> np.ndarray:
-        return np.flip(img, axis=0 if img.ndim <= 3 else 1)
-
-    def apply_coords(self, coords: np.ndarray) -> np.ndarray:
-        coords[:, 1] = self.height - coords[:, 1]
-        return coords
-
-    def inverse(self) -> "VFlipTransform":
-        return self
+    def _extent(self) -> int:
+        return self.height
 
 
 class TransformList(Transform):
