@@ -171,7 +171,11 @@ def setup_logger(verbose: bool = False) -> None:
 
 
 def setup_cfg(config_file: str, opts: Sequence[str], *, export_config: bool = True):
-    """detectron2's CLI config: defaults, (export options), the file, then ``KEY VALUE`` overrides; frozen."""
+    """detectron2's CLI config: defaults, (export options), the file, then ``KEY VALUE`` overrides; frozen.
+
+    A LazyConfig ``.py`` file is loaded as such, with ``key=value`` overrides (as detectron2's
+    lazyconfig tools); its model is ``cfg.model``, its weights ``train.init_checkpoint``.
+    """
     from ..config import get_cfg
     from ..export.api import add_export_config
 
@@ -179,6 +183,8 @@ def setup_cfg(config_file: str, opts: Sequence[str], *, export_config: bool = Tr
         raise CLIError("--config-file is required: pass the detectron2 YAML config of the model to export")
     if not os.path.isfile(config_file):
         raise CLIError(f"--config-file {config_file!r}: no such file (from {os.getcwd()!r})")
+    if config_file.endswith(".py"):
+        return _setup_lazy_cfg(config_file, opts)
     cfg = get_cfg()
     cfg.DATALOADER.NUM_WORKERS = 0
     if export_config:
@@ -195,6 +201,16 @@ def setup_cfg(config_file: str, opts: Sequence[str], *, export_config: bool = Tr
     return cfg
 
 
+def _setup_lazy_cfg(config_file: str, opts: Sequence[str]):
+    """A LazyConfig ``.py`` file with detectron2's ``key=value`` overrides (``train.init_checkpoint=W``)."""
+    from ..config import LazyConfig
+
+    bad = [o for o in opts if "=" not in o]
+    if bad:
+        raise CLIError(f"{config_file} is a LazyConfig: overrides {bad!r}, expected key=value (e.g. train.init_checkpoint=W)")
+    return LazyConfig.apply_overrides(LazyConfig.load(config_file), list(opts))
+
+
 def build_and_load_model(cfg) -> torch.nn.Module:
     """Build the model, load ``MODEL.WEIGHTS`` and set eval mode.
 
@@ -202,12 +218,15 @@ def build_and_load_model(cfg) -> torch.nn.Module:
     (missing key or wrong shape) is an error: exporting half-random weights is never intended.
     """
     from ..checkpoint import DetectionCheckpointer
+    from ..config import CfgNode, instantiate
     from ..modeling import build_model
 
-    weights = cfg.MODEL.WEIGHTS
+    lazy = not isinstance(cfg, CfgNode)  # a LazyConfig: the model is cfg.model, weights train.init_checkpoint
+    weights = (cfg.train.get("init_checkpoint") if "train" in cfg else None) if lazy else cfg.MODEL.WEIGHTS
     if not weights:
-        raise CLIError("MODEL.WEIGHTS is empty: append MODEL.WEIGHTS <path to a .pkl/.pth checkpoint> to the command")
-    model = build_model(cfg)
+        raise CLIError("train.init_checkpoint is empty: append train.init_checkpoint=<path to a .pkl/.pth checkpoint>"
+                       if lazy else "MODEL.WEIGHTS is empty: append MODEL.WEIGHTS <path to a .pkl/.pth checkpoint> to the command")
+    model = instantiate(cfg.model) if lazy else build_model(cfg)
     checkpointer = DetectionCheckpointer(model)
     try:
         checkpointer.load(weights)
