@@ -113,3 +113,25 @@ def test_create_small_table_is_detectrons_tabulate_call():
         [list(small.values())], headers=list(small), tablefmt="pipe", floatfmt=".3f", stralign="center", numalign="center"
     )
     assert create_small_table(small) == expected
+
+
+def test_custom_environment_module(tmp_path, monkeypatch):
+    import detectron2_export.utils.env as env
+    from detectron2_export.errors import ConfigError
+
+    marker = tmp_path / "ran.txt"
+    script = tmp_path / "site_env.py"
+    script.write_text(f"def setup_environment():\n    open({str(marker)!r}, 'a').write('x')\n")
+    monkeypatch.setattr(env, "_ENV_SETUP_DONE", False)
+    monkeypatch.setenv("DETECTRON2_ENV_MODULE", str(script))
+    env.setup_environment()
+    env.setup_environment()  # once per process
+    assert marker.read_text() == "x"
+    env.setup_custom_environment(str(script))
+    assert marker.read_text() == "xx"
+    (tmp_path / "no_hook.py").write_text("x = 1\n")
+    with pytest.raises(ConfigError, match=r"no_hook\.py', expected a module with a callable setup_environment"):
+        env.setup_custom_environment(str(tmp_path / "no_hook.py"))
+    module = env._import_file("some_test_module", str(tmp_path / "no_hook.py"), make_importable=True)
+    assert module.x == 1 and __import__("sys").modules["some_test_module"] is module
+    monkeypatch.delitem(__import__("sys").modules, "some_test_module")
