@@ -1,0 +1,109 @@
+"""``dense.retinanet_detections``: RetinaNet post-processing of a whole batch in the graph, against
+detectron2's ``RetinaNet.forward_inference`` (per-level threshold, top-k, decode, class-wise NMS)."""
+
+from typing import List
+
+import pytest
+import torch
+from torch import nn
+
+from detectron2_export.export.onnx.dense import retinanet_detections
+from detectron2_export.export.onnx.isolation import BatchIsolation
+from detectron2_export.layers import ShapeSpec
+from detectron2_export.modeling.anchor_generator import DefaultAnchorGenerator
+from detectron2_export.modeling.box_regression import Box2BoxTransform
+from detectron2_export.modeling.meta_arch.retinanet import RetinaNet, RetinaNetHead
+from detectron2_export.structures import ImageList, Instances
+
+from .helpers import OnnxFunction, dynamic
+
+STRIDES = [8, 16, 32]
+NEG_INF = float("-inf")
+
+
+def _retinanet() -> RetinaNet:
+    """Three levels, 3 anchors per location, 3 classes; head weights large enough for candidates."""
+    torch.manual_seed(0)
+    head = RetinaNetHead(input_shape=[ShapeSpec(channels=4)] * 3, num_classes=3, num_anchors=3, conv_dims=[4])
+    for conv in head.modules():
+        if isinstance(conv, nn.Conv2d):
+            nn.init.normal_(conv.weight, std=0.4)
+            nn.init.uniform_(conv.bias, -0.5, 0.5)
+    return RetinaNet(
+        backbone=nn.Identity(), head=head, head_in_features=["p3", "p4", "p5"],
+        anchor_generator=DefaultAnchorGenerator(sizes=[[16], [32], [64]], aspect_ratios=[[0.5, 1.0, 2.0]], strides=STRIDES),
+        box2box_transform=Box2BoxTransform((1.0, 1.0, 1.0, 1.0)), num_classes=3, test_score_thresh=0.3,
+        test_topk_candidates=20, test_nms_thresh=0.5, max_detections_per_image=15, pixel_mean=[0.0] * 3, pixel_std=[1.0] * 3,
+    ).eval()
+
+
+def _features(n: int, height: int, width: int, seed: int) -> List[torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(n, 4, -(-height // s), -(-width // s), generator=g) for s in STRIDES]
+
+
+def _reference(model: RetinaNet, features: List[torch.Tensor], image_sizes: List[List[int]]) -> List[Instances]:
+    images = ImageList(torch.zeros(len(image_sizes), 3, 1, 1), [tuple(s) for s in image_sizes])
+    with torch.no_grad():
+        return model.forward_inference(images, features, list(model.head(features)))
+
+
+def _assert_matches(outputs, expected: Instances, i: int, box_atol: float = 1e-4, score_atol: float = 1e-6) -> None:
+    """Image i: the reference's detections first, in its order, then -inf padding. onnxruntime's
+    convolutions round differently from torch's: hence the looser tolerances of the exported head."""
+    boxes, scores, classes = (torch.as_tensor(x) for x in outputs)
+    m = len(expected)
+    assert m > 0, f"image {i}: the case should have detections"
+    torch.testing.assert_close(boxes[i, :m], expected.pred_boxes.tensor, rtol=0, atol=box_atol)
+    torch.testing.assert_close(scores[i, :m], expected.scores, rtol=0, atol=score_atol)
+    assert classes[i, :m].tolist() == expected.pred_classes.tolist(), f"image {i}"
+    assert (scores[i, m:] == NEG_INF).all()
+
+
+def test_torch_equals_forward_inference_on_a_batch_of_full_size_images():
+    model = _retinanet()
+    features = _features(2, 96, 64, seed=0)
+    with torch.no_grad():
+        outputs = retinanet_detections(model, features, torch.tensor([[96, 64], [96, 64]]))
+    for i, expected in enumerate(_reference(model, features, [[96, 64], [96, 64]])):
+        _assert_matches(outputs, expected, i)
+
+
+def test_a_smaller_image_of_a_batch_gets_its_single_image_detections():
+    """Anchors beyond an image's own extent are ignored, and with the head isolated (as the lowered
+    model does) the smaller image's detections are those of its features alone."""
+    model = _retinanet()
+    isolation = BatchIsolation([model.head])
+    sizes = [[96, 64], [64, 32]]
+    features = _features(2, 96, 64, seed=1)
+    padded = torch.tensor(sizes)
+    isolation.set_sizes(padded, torch.zeros(2, 3, 96, 64))
+    with torch.no_grad():
+        outputs = retinanet_detections(model, features, padded)
+    for i, (h, w) in enumerate(sizes):
+        alone = [f[i : i + 1, :, : -(-h // s), : -(-w // s)] for f, s in zip(features, STRIDES)]
+        isolation.set_sizes(padded[i : i + 1], torch.zeros(1, 3, h, w))
+        _assert_matches(outputs, _reference(model, alone, [[h, w]])[0], i)
+
+
+class Dense(nn.Module):
+    def __init__(self, model: RetinaNet) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, p3, p4, p5, padded_sizes):
+        return retinanet_detections(self.model, [p3, p4, p5], padded_sizes)
+
+
+def test_onnx_equals_forward_inference_on_other_shapes():
+    model = _retinanet()
+    names = ["p3", "p4", "p5", "padded_sizes", "boxes", "scores", "classes"]
+    fn = OnnxFunction(
+        Dense(model), [*_features(2, 64, 64, seed=2), torch.tensor([[64, 64], [64, 64]])], names[:4], names[4:],
+        dynamic(names, [0, 2, 3], [0, 2, 3], [0, 2, 3], [0], [0, 1], [0, 1], [0, 1]),
+    )
+    for n, h, w in [(3, 128, 96), (1, 32, 160)]:
+        features = _features(n, h, w, seed=h)
+        outputs = fn(*features, torch.tensor([[h, w]] * n))
+        for i, expected in enumerate(_reference(model, features, [[h, w]] * n)):
+            _assert_matches(outputs, expected, i, box_atol=1e-3, score_atol=1e-5)
