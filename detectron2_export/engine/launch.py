@@ -74,6 +74,7 @@ class _Job:
     port: int
     backend: str
     timeout: timedelta
+    connect_timeout: timedelta
     threads_per_worker: int | None
     run_dir: str  # this machine's launcher's scratch directory (result and error files)
 
@@ -150,10 +151,11 @@ def launch(
             port,
             "nccl" if device == "cuda" else "gloo",
             timeout,
+            connect_timeout,
             threads_per_worker,
             run_dir,
         )
-        store = _join_machines(job, connect_timeout)
+        store = _join_machines(job)
         logger.info(
             "Launching %d workers on machine %d of %d (%s, %s) at %s",
             num_gpus_per_machine, machine_rank, num_machines, job.ranks_of(machine_rank), job.backend, job.dist_url,
@@ -200,30 +202,30 @@ def _check_arguments(
         )
 
 
-def _join_machines(job: _Job, connect_timeout: timedelta) -> dist.TCPStore:
+def _join_machines(job: _Job) -> dist.TCPStore:
     """Machine 0 hosts the store; each launcher announces itself and waits until every machine has."""
     try:
         store = dist.TCPStore(
-            job.host, job.port, is_master=job.machine_rank == 0, timeout=connect_timeout, wait_for_workers=False
+            job.host, job.port, is_master=job.machine_rank == 0, timeout=job.connect_timeout, wait_for_workers=False
         )
     except (RuntimeError, OSError) as e:
         if job.machine_rank == 0:
             raise DistributedError(f"machine 0 could not listen on {job.dist_url}: {e}") from e
         raise DistributedError(
             f"machine {job.machine_rank} ({job.ranks_of(job.machine_rank)}) could not connect to machine 0 at "
-            f"{job.dist_url} within {connect_timeout.total_seconds():g} s: {e}"
+            f"{job.dist_url} within {job.connect_timeout.total_seconds():g} s: {e}"
         ) from e
     store.set(f"launch/machine/{job.machine_rank}", "joined")
     keys = [f"launch/machine/{m}" for m in range(job.num_machines)]
     try:
-        store.wait(keys, connect_timeout)
+        store.wait(keys, job.connect_timeout)
     except RuntimeError as e:  # DistError is one
         missing = [m for m, key in enumerate(keys) if not _has_key(store, key)]
         if not missing:
             raise DistributedError(f"machine {job.machine_rank}: lost the rendezvous at {job.dist_url}: {e}") from e
         names = "; ".join(f"machine {m} ({job.ranks_of(m)})" for m in missing)
         raise DistributedError(
-            f"{names} did not join {job.dist_url} within {connect_timeout.total_seconds():g} s "
+            f"{names} did not join {job.dist_url} within {job.connect_timeout.total_seconds():g} s "
             f"(start one launcher per machine with --num-machines {job.num_machines} and its --machine-rank)"
         ) from e
     store.set_timeout(job.timeout)
@@ -245,7 +247,8 @@ def _distributed_worker(local_rank: int, main_func: Callable, args: tuple, job: 
             torch.set_num_threads(job.threads_per_worker)
         if job.backend == "nccl":
             torch.cuda.set_device(local_rank)
-        store = dist.TCPStore(job.host, job.port, is_master=False, timeout=job.timeout)
+        store = dist.TCPStore(job.host, job.port, is_master=False, timeout=job.connect_timeout)
+        store.set_timeout(job.timeout)  # from now on, the wait for the slowest rank
         dist.init_process_group(
             job.backend, store=dist.PrefixStore("pg", store), rank=rank, world_size=job.world_size, timeout=job.timeout
         )
