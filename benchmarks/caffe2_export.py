@@ -31,30 +31,14 @@ import time
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
+from common import alternating_times, build_cfg, build_model_giving_detections, sample_input
 
-from detectron2_export.caffe2.protobuf_model import ProtobufModel  # noqa: E402
-from detectron2_export.data import DatasetCatalog  # noqa: E402
-from detectron2_export.data.detection_utils import read_image  # noqa: E402
-from detectron2_export.export import Caffe2Model, Caffe2Tracer, add_export_config  # noqa: E402
-from detectron2_export.export.caffe2_modeling import convert_batched_inputs_to_c2_format  # noqa: E402
-from detectron2_export.export.protobuf_utils import get_pb_arg_vali  # noqa: E402
-from detectron2_export.model_zoo import get_config  # noqa: E402
-from detectron2_export.modeling import build_model  # noqa: E402
-from tests.export.test_caffe2_export_models import init_weights_giving_detections  # noqa: E402
-
-CONFIG = "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml"
-
-
-def sample_input(height: int, width: int) -> list[dict]:
-    """A bundled shapes image (BGR, as the model expects) resized to ``height`` x ``width``."""
-    record = DatasetCatalog.get("shapes_val")[1]
-    image = torch.from_numpy(read_image(record["file_name"], format="BGR").copy()).permute(2, 0, 1).float()
-    image = F.interpolate(image[None], size=(height, width), mode="bilinear", align_corners=False)[0]
-    return [{"image": image}]
+from detectron2_export.caffe2.protobuf_model import ProtobufModel
+from detectron2_export.export import Caffe2Model, Caffe2Tracer
+from detectron2_export.export.caffe2_modeling import convert_batched_inputs_to_c2_format
+from detectron2_export.export.protobuf_utils import get_pb_arg_vali
+from detectron2_export.modeling import build_model
 
 
 VARIANTS = {
@@ -69,21 +53,7 @@ BASELINE = {"protobuf": "eager_raw", "caffe2": "eager"}
 
 def best_seconds(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
     """Best of ``repeats`` runs of each function after one warm-up each, the functions alternating."""
-    for fn in fns.values():
-        fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: min(t) for name, t in times.items()}
-
-
-def build_cfg():
-    cfg = add_export_config(get_config(CONFIG))
-    cfg.MODEL.DEVICE = "cpu"
-    return cfg
+    return {name: min(t.wall for t in times) for name, times in alternating_times(fns, repeats).items()}
 
 
 def variant_fns(names: list[str], model, c2_model: Caffe2Model | None, inputs: list[dict]) -> dict[str, Callable]:
@@ -143,10 +113,8 @@ def main() -> None:
         return
 
     cfg = build_cfg()
-    torch.manual_seed(0)
-    model = build_model(cfg).eval()
     inputs = sample_input(*args.size)
-    init_weights_giving_detections(model, inputs)
+    model = build_model_giving_detections(cfg, inputs)
 
     start = time.perf_counter()
     c2_model = Caffe2Tracer(cfg, model, inputs).export_caffe2()
