@@ -112,27 +112,30 @@ def _touching_pairs(
     area1 = boxes1[:, 2] * boxes1[:, 3]
     area2 = boxes2[:, 2] * boxes2[:, 3]
     ext1, ext2 = _hull_half_extents(boxes1), _hull_half_extents(boxes2)
+    # a degenerate box never touches: its hull is moved out of reach
+    ext1 = torch.where((area1 >= min_area)[:, None], ext1, torch.full_like(ext1, -float("inf")))
     rows = max(1, chunk // max(m, 1))
     firsts: List[torch.Tensor] = []
     seconds: List[torch.Tensor] = []
     for start in range(0, n, rows):
         stop = min(n, start + rows)
-        gap = (boxes1[start:stop, None, :2] - boxes2[None, :, :2]).abs()
-        reach = ext1[start:stop, None, :] + ext2[None, :, :]
-        near = (gap <= reach + margin).all(dim=2)
-        near &= (area1[start:stop, None] >= min_area) & (area2[None, :] >= min_area)
+        # |centre distance| minus the hull half-extent of box 2, per axis: (rows, m)
+        gap_x = (boxes1[start:stop, 0, None] - boxes2[None, :, 0]).abs() - ext2[None, :, 0]
+        gap_y = (boxes1[start:stop, 1, None] - boxes2[None, :, 1]).abs() - ext2[None, :, 1]
+        reach_x, reach_y = ext1[start:stop, 0, None], ext1[start:stop, 1, None]
+        near = (gap_x <= reach_x + margin) & (gap_y <= reach_y + margin) & (area2 >= min_area)[None, :]
         if iou_threshold >= 0:
-            overlap = (reach - gap).clamp(min=0)  # sides of the hulls' overlap
-            inter = torch.min(overlap[..., 0] * overlap[..., 1], torch.min(area1[start:stop, None], area2[None, :]))
-            bound = inter / (area1[start:stop, None] + area2[None, :] - inter).clamp(min=min_area)
+            a1, a2 = area1[start:stop, None], area2[None, :]
+            # the hulls' overlap, capped by the smaller box, bounds the intersection
+            inter = torch.min((reach_x - gap_x).clamp(min=0) * (reach_y - gap_y).clamp(min=0), torch.min(a1, a2))
             # relative slack: the exact IoU is compared after rounding to float32
-            near &= bound >= iou_threshold * (1.0 - 1e-6)
-        if upper_triangle:
-            i = torch.arange(start, stop, device=boxes1.device)[:, None]
-            near &= i < torch.arange(m, device=boxes1.device)[None, :]
+            near &= inter >= iou_threshold * (1.0 - 1e-6) * (a1 + a2 - inter).clamp(min=min_area)
+        if upper_triangle:  # row r is box start + r: keep j > start + r
+            near = near.triu(1 + start)
         ij = near.nonzero()
-        firsts.append(ij[:, 0] + start)
-        seconds.append(ij[:, 1])
+        i, j = ij[:, 0] + start, ij[:, 1]
+        firsts.append(i)
+        seconds.append(j)
     if len(firsts) == 0:
         empty = torch.zeros(0, dtype=torch.long, device=boxes1.device)
         return empty, empty
