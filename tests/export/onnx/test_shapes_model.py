@@ -1,0 +1,128 @@
+"""The standard-ONNX export of the bundled (trained) shapes Mask R-CNN: batches, sizes, options,
+errors. Reference: the eager model, and the same export's single-image runs."""
+
+from __future__ import annotations
+
+import copy
+import io
+
+import onnx
+import pytest
+import torch
+
+from detectron2_export.errors import ExportError
+from detectron2_export.export import OnnxRuntimeModel, export_onnx
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def runtime(shapes_onnx):
+    return OnnxRuntimeModel(shapes_onnx)
+
+
+def _assert_same_instances(got, want, box_atol=1e-3, score_atol=1e-4):
+    assert got.image_size == want.image_size
+    assert len(got) == len(want)
+    torch.testing.assert_close(got.pred_boxes.tensor, want.pred_boxes.tensor, atol=box_atol, rtol=0)
+    torch.testing.assert_close(got.scores, want.scores, atol=score_atol, rtol=0)
+    assert torch.equal(got.pred_classes, want.pred_classes)
+
+
+def test_single_images_equal_eager(shapes_model, shapes_inputs, runtime):
+    _, model = shapes_model
+    for inputs in shapes_inputs:
+        with torch.no_grad():
+            want = model([inputs])[0]["instances"]
+        got = runtime([inputs])[0]["instances"]
+        assert len(want) > 0
+        _assert_same_instances(got, want)
+        assert float((got.pred_masks == want.pred_masks).float().mean()) >= 0.999
+
+
+def test_batch_of_four_sizes_equals_single_runs(shapes_inputs, runtime):
+    """Four images of four sizes in one run: each gets exactly its single-run detections (eager
+    detectron2 would not: the padding of the batch leaks into the borders of smaller images)."""
+    assert len({tuple(x["image"].shape) for x in shapes_inputs}) == 4
+    batch = runtime(shapes_inputs)
+    for inputs, got in zip(shapes_inputs, batch):
+        want = runtime([inputs])[0]["instances"]
+        _assert_same_instances(got["instances"], want, box_atol=1e-4, score_atol=1e-5)
+        assert torch.equal(got["instances"].pred_masks, want.pred_masks)
+
+
+def test_blank_tiny_and_large_images(shapes_model, runtime):
+    _, model = shapes_model
+    mean = model.pixel_mean.view(3, 1, 1)
+    blank = mean.expand(3, 288, 384).clone()
+    assert len(runtime([{"image": blank}])[0]["instances"]) == 0
+    tiny = runtime([{"image": torch.full((3, 1, 1), 128.0)}, {"image": blank[:, :17, :23]}])
+    assert [len(x["instances"]) for x in tiny] == [0, 0]
+    large = torch.rand(3, 1333, 1000, generator=torch.Generator().manual_seed(0)) * 255
+    got = runtime([{"image": large}])[0]["instances"]
+    with torch.no_grad():
+        want = model([{"image": large}])[0]["instances"]
+    _assert_same_instances(got, want)
+
+
+def test_paste_masks_in_graph(shapes_model, shapes_inputs, runtime):
+    cfg, model = shapes_model
+    pasted = OnnxRuntimeModel(export_onnx(cfg, model, shapes_inputs[:1], paste_masks=True))
+    raw = pasted.run(shapes_inputs[:2])
+    assert raw["pred_masks"].dtype == bool and raw["pred_masks"].ndim == 4
+    for got, want in zip(pasted(shapes_inputs[:2]), runtime(shapes_inputs[:2])):
+        _assert_same_instances(got["instances"], want["instances"])
+        agree = (got["instances"].pred_masks == want["instances"].pred_masks).float().mean()
+        assert float(agree) >= 0.9999
+
+
+def test_raw_outputs(shapes_onnx, shapes_inputs, runtime):
+    raw = runtime.run(shapes_inputs[:2])
+    n = raw["num_instances"]
+    assert raw["pred_boxes"].shape[:2] == raw["scores"].shape == raw["pred_classes"].shape
+    assert raw["pred_masks"].shape[2:] == (28, 28) and n.shape == (2,)
+    for i in range(2):
+        assert (raw["scores"][i, : n[i]] > 0).all() and (raw["scores"][i, n[i]:] == float("-inf")).all()
+    assert shapes_onnx.ir_version <= 10
+
+
+def test_fixed_batch(shapes_model, shapes_inputs):
+    cfg, model = shapes_model
+    fixed = export_onnx(cfg, model, shapes_inputs[:1], dynamic_batch=False)
+    assert fixed.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 1
+    with pytest.raises(ExportError, match="onnxruntime failed"):
+        OnnxRuntimeModel(fixed)(shapes_inputs[:2])
+
+
+def test_caller_model_unchanged(shapes_model, shapes_inputs):
+    cfg, model = shapes_model
+    training = copy.deepcopy(model).train()
+    state = {k: v.clone() for k, v in training.state_dict().items()}
+    export_onnx(cfg, training, shapes_inputs[:1])
+    assert training.training
+    assert all(torch.equal(v, training.state_dict()[k]) for k, v in state.items())
+
+
+def test_errors(shapes_model, shapes_inputs, tmp_path):
+    cfg, model = shapes_model
+    with pytest.raises(ExportError, match="opset=11, expected >= 16"):
+        export_onnx(cfg, model, shapes_inputs[:1], opset=11)
+    with pytest.raises(ExportError, match=r"inputs\[0\]\['image'\]"):
+        export_onnx(cfg, model, [{"image": torch.zeros(3, 0, 4)}])
+    with pytest.raises(ExportError, match="no such file"):
+        OnnxRuntimeModel(str(tmp_path / "missing.onnx"))
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not an onnx file")
+    with pytest.raises(ExportError, match="bad.onnx: onnxruntime could not load it"):
+        OnnxRuntimeModel(str(bad))
+    plain = onnx.helper.make_model(
+        onnx.helper.make_graph(
+            [onnx.helper.make_node("Identity", ["x"], ["y"])], "g",
+            [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+            [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])],
+        ),
+        opset_imports=[onnx.helper.make_opsetid("", 17)],
+    )
+    plain.ir_version = 8
+    with pytest.raises(ExportError, match="no 'detectron2_export' metadata"):
+        OnnxRuntimeModel(plain)
