@@ -52,12 +52,14 @@ def test_world_of_one_runs_here():
     assert launch(lambda x: (x, os.getpid()), 1, args=(3,), device="cpu") == (3, os.getpid())
 
 
+@pytest.mark.slow  # spawns workers (a few seconds each)
 def test_two_workers_return_rank_0_result_with_their_thread_count():
     result = launch(rank_and_threads, 2, args=(10,), device="cpu", threads_per_worker=1)
     assert result == (10, 1, [(0, 2), (1, 2)])
 
 
 # --------------------------------------------------------------------------------------------- failures
+@pytest.mark.slow  # spawns workers (a few seconds each)
 def test_worker_that_raises_is_named_with_its_error():
     with pytest.raises(DistributedError) as e:
         launch(raise_on_rank_1, 2, device="cpu")
@@ -66,11 +68,13 @@ def test_worker_that_raises_is_named_with_its_error():
     )
 
 
+@pytest.mark.slow  # spawns workers (a few seconds each)
 def test_worker_that_dies_is_named_with_its_signal():
     with pytest.raises(DistributedError, match=r"^worker rank 1 \(machine 0, local rank 1, pid \d+\) was killed by signal SIGKILL$"):
         launch(kill_rank_1, 2, device="cpu")
 
 
+@pytest.mark.slow  # spawns workers (a few seconds each)
 def test_failure_on_one_machine_ends_both_naming_the_rank():
     url = free_url()
     with ThreadPoolExecutor(2) as pool:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import pytest
+
 from detectron2_export.engine import launch
 from detectron2_export.utils import comm
 
@@ -35,6 +37,7 @@ def test_world_of_one():
     assert comm.broadcast_object("x") == "x"
 
 
+@pytest.mark.slow  # spawns 4 workers
 def test_two_machines_of_two_workers():
     url = free_url()
     with ThreadPoolExecutor(2) as pool:
