@@ -77,25 +77,29 @@ def _add_two_convs(module: nn.Module, w_in: int, w_out: int, stride: int, norm, 
     module.b_bn = get_norm(norm, w_out)
 
 
-class ResStem(_Sequential):
+class _ConvStem(_Sequential):
+    """A k x k stride-2 conv, norm and activation; ``stride`` is the stem's total stride."""
+
+    def __init__(self, w_in: int, w_out: int, norm, activation_class: Callable[[], nn.Module], k: int, stride: int):
+        super().__init__(w_in, w_out, stride)
+        self.conv = conv2d(w_in, w_out, k, stride=2)
+        self.bn = get_norm(norm, w_out)
+        self.af = activation_class()
+
+
+class ResStem(_ConvStem):
     """ResNet's stem for ImageNet: 7x7 stride-2 conv, norm, activation, 3x3 stride-2 max pool."""
 
     def __init__(self, w_in: int, w_out: int, norm, activation_class: Callable[[], nn.Module]):
-        super().__init__(w_in, w_out, 4)
-        self.conv = conv2d(w_in, w_out, 7, stride=2)
-        self.bn = get_norm(norm, w_out)
-        self.af = activation_class()
+        super().__init__(w_in, w_out, norm, activation_class, 7, 4)
         self.pool = nn.MaxPool2d(3, stride=2, padding=1)
 
 
-class SimpleStem(_Sequential):
+class SimpleStem(_ConvStem):
     """The "dds" stem: one 3x3 stride-2 conv, norm, activation (stride 2)."""
 
     def __init__(self, w_in: int, w_out: int, norm, activation_class: Callable[[], nn.Module]):
-        super().__init__(w_in, w_out, 2)
-        self.conv = conv2d(w_in, w_out, 3, stride=2)
-        self.bn = get_norm(norm, w_out)
-        self.af = activation_class()
+        super().__init__(w_in, w_out, norm, activation_class, 3, 2)
 
 
 class SE(nn.Module):
