@@ -119,3 +119,25 @@ def test_onnx_equals_roi_pooler_on_other_shapes(exported, counts, height, width,
     got = torch.from_numpy(fn(*features, boxes, batch_indices)[0])
     assert got.shape == expected.shape
     torch.testing.assert_close(got, expected, rtol=0, atol=ATOL)
+
+
+class AssignLevels(nn.Module):
+    def __init__(self, pooler: ROIPooler) -> None:
+        super().__init__()
+        self.pooler = pooler
+
+    def forward(self, boxes):
+        return assign_levels(boxes, self.pooler)
+
+
+def test_onnx_levels_at_and_around_exact_level_boundaries_equal_torch():
+    """Boxes whose sqrt(area) is canonical_box_size * 2**k (the floor of an exact log2) and one
+    float step either side: onnxruntime's Log/Div lowering of log2 assigns the same levels."""
+    pooler = ROIPooler(3, SCALES, sampling_ratio=0, pooler_type="ROIAlignV2", canonical_box_size=CANONICAL)
+    sides = torch.tensor([CANONICAL * 2.0**k for k in range(-4, 4)])
+    sides = torch.cat([sides, torch.nextafter(sides, torch.zeros(())), torch.nextafter(sides, torch.full((), 1e9))])
+    boxes = torch.stack([torch.zeros_like(sides), torch.zeros_like(sides), sides, sides], dim=1)
+    expected = assign_boxes_to_levels([Boxes(boxes)], 2, 5, CANONICAL, 4)
+    assert torch.equal(assign_levels(boxes, pooler), expected)
+    fn = OnnxFunction(AssignLevels(pooler), [boxes[:3]], ["boxes"], ["levels"], dynamic(["boxes", "levels"], [0], [0]))
+    assert fn(boxes)[0].tolist() == expected.tolist()
