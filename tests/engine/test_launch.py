@@ -10,7 +10,7 @@ import os
 import re
 import signal
 import socket
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import timedelta
 
 import pytest
@@ -27,6 +27,18 @@ def free_url() -> str:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return f"tcp://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def launch_two_machines(main_func, workers_per_machine: int) -> list[Future]:
+    """Two launchers (machine 0 and 1) of ``main_func`` on this host, in threads; their finished futures."""
+    url = free_url()
+    with ThreadPoolExecutor(2) as pool:
+        futures = [
+            pool.submit(launch, main_func, workers_per_machine, 2, machine, url, (), timedelta(seconds=60), device="cpu")
+            for machine in (0, 1)
+        ]
+        wait(futures, timeout=180)
+    return futures
 
 
 # ---------------------------------------------------------------- worker functions (imported by the workers)
@@ -76,13 +88,7 @@ def test_worker_that_dies_is_named_with_its_signal():
 
 @pytest.mark.slow  # spawns workers (a few seconds each)
 def test_failure_on_one_machine_ends_both_naming_the_rank():
-    url = free_url()
-    with ThreadPoolExecutor(2) as pool:
-        futures = [
-            pool.submit(launch, raise_on_rank_1, 1, 2, machine, url, (), timedelta(seconds=60), device="cpu")
-            for machine in (0, 1)
-        ]
-        errors = [f.exception(timeout=120) for f in futures]
+    errors = [f.exception(timeout=0) for f in launch_two_machines(raise_on_rank_1, 1)]
     cause = "worker rank 1 (machine 1, local rank 0, pid "
     assert all(isinstance(e, DistributedError) for e in errors), errors
     assert str(errors[1]).startswith(cause) and "failed: ValueError: bad shard on rank 1" in str(errors[1])

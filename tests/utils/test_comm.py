@@ -3,15 +3,11 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
-
 import pytest
 
-from detectron2_export.engine import launch
 from detectron2_export.utils import comm
 
-from ..engine.test_launch import free_url
+from ..engine.test_launch import launch_two_machines
 
 
 def layout_and_collectives() -> dict:
@@ -39,13 +35,7 @@ def test_world_of_one():
 
 @pytest.mark.slow  # spawns 4 workers
 def test_two_machines_of_two_workers():
-    url = free_url()
-    with ThreadPoolExecutor(2) as pool:
-        futures = [
-            pool.submit(launch, layout_and_collectives, 2, 2, machine, url, (), timedelta(seconds=60), device="cpu")
-            for machine in (0, 1)
-        ]
-        results = [f.result(timeout=120) for f in futures]
+    results = [f.result(timeout=0) for f in launch_two_machines(layout_and_collectives, 2)]
     assert results[1] is None  # machine 1's launcher gets no result
     r = results[0]
     assert r["world_size"] == 4 and r["is_main"]
