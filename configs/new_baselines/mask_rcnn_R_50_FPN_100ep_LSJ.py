@@ -1,3 +1,4 @@
+import detectron2_export.data.transforms as T
 from detectron2_export.config.lazy import LazyCall as L
 from detectron2_export.layers.batch_norm import NaiveSyncBatchNorm
 
@@ -6,7 +7,7 @@ from ..common.models.mask_rcnn_fpn import model
 from ..common.optim import SGD as optimizer
 from ..common.train import train
 
-# Training only (see ../common/README.md): detectron2's augmentations and LR schedulers.
+# Training only (see ../common/README.md): fvcore's and detectron2's LR schedulers.
 MultiStepParamScheduler = "fvcore.common.param_scheduler.MultiStepParamScheduler"
 WarmupParamScheduler = "detectron2.solver.WarmupParamScheduler"
 
@@ -41,11 +42,11 @@ model.roi_heads.box_head.fc_dims = [1024]
 # (tensorflow/tpu models/official/detection/utils/input_utils.py)
 image_size = 1024
 dataloader.train.mapper.augmentations = [
-    L("detectron2.data.transforms.ResizeScale")(
+    L(T.ResizeScale)(
         min_scale=0.1, max_scale=2.0, target_height=image_size, target_width=image_size
     ),
-    L("detectron2.data.transforms.FixedSizeCrop")(crop_size=(image_size, image_size)),
-    L("detectron2.data.transforms.RandomFlip")(horizontal=True),
+    L(T.FixedSizeCrop)(crop_size=(image_size, image_size)),
+    L(T.RandomFlip)(horizontal=True),
 ]
 
 # recompute boxes due to cropping

@@ -175,3 +175,15 @@ def test_dataloader_test_instantiates_with_project_classes(tmp_path):
     assert cfg.dataloader.train.total_batch_size == 16
     with pytest.raises(ImportError, match="detectron2"):  # training: detectron2's own loader
         instantiate(cfg.dataloader.train.mapper)
+
+
+def test_lsj_training_augmentations_are_training_only():
+    from detectron2_export.utils.training_only import TrainingOnlyError
+
+    cfg = model_zoo.get_config("new_baselines/mask_rcnn_R_50_FPN_100ep_LSJ.py")
+    resize, crop, flip = cfg.dataloader.train.mapper.augmentations
+    assert (resize.min_scale, resize.max_scale, resize.target_height) == (0.1, 2.0, 1024)
+    assert list(crop.crop_size) == [1024, 1024] and flip.horizontal is True
+    assert instantiate(flip).horizontal is True  # a real (test-time) augmentation
+    with pytest.raises(TrainingOnlyError, match="ResizeScale"):
+        instantiate(resize)

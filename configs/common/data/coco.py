@@ -11,7 +11,7 @@ from detectron2_export.evaluation import COCOEvaluator
 
 dataloader = OmegaConf.create()
 
-# Training only: detectron2's train loader, mapper and flip (see ../README.md).
+# Training only: detectron2's train loader and training mapper (see ../README.md).
 dataloader.train = L("detectron2.data.build_detection_train_loader")(
     dataset=L(get_detection_dataset_dicts)(names="coco_2017_train"),
     mapper=L("detectron2.data.DatasetMapper")(
@@ -22,7 +22,7 @@ dataloader.train = L("detectron2.data.build_detection_train_loader")(
                 sample_style="choice",
                 max_size=1333,
             ),
-            L("detectron2.data.transforms.RandomFlip")(horizontal=True),
+            L(T.RandomFlip)(horizontal=True),
         ],
         image_format="BGR",
         use_instance_mask=True,
