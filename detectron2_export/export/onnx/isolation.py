@@ -13,7 +13,6 @@ are hooked too: detectron2's follow a ReLU, so 0 is the identity of their max. R
 
 from __future__ import annotations
 
-import math
 from typing import Dict, List, Optional
 
 import torch
@@ -61,7 +60,7 @@ class BatchIsolation:
             if call >= len(recorded):
                 raise RuntimeError("BatchIsolation: strides are measured on an eager call before tracing")
             return recorded[call]
-        stride = 2 ** round(math.log2(self.full_height / int(x.shape[2])))
+        stride = _stride_of(self.full_height, int(x.shape[2]))
         recorded[call:call + 1] = [stride]
         return stride
 
@@ -78,6 +77,18 @@ class BatchIsolation:
         cols = torch.arange(x.shape[3], device=x.device)
         inside = (rows[None, :, None] < extent[:, 0, None, None]) & (cols[None, None, :] < extent[:, 1, None, None])
         return torch.where(inside[:, None], x, torch.zeros_like(x))
+
+
+def _stride_of(full: int, size: int) -> int:
+    """The smallest power of two s with ceil(full / s) == size: the stride of a map of ``size``
+    rows computed from ``full`` rows by stride-2 layers that round up (any larger s that also fits
+    gives every image the same extent)."""
+    stride = 1
+    while -(-full // stride) > size:
+        stride *= 2
+    if -(-full // stride) != size:
+        raise RuntimeError(f"BatchIsolation: a map of {size} rows is no power-of-two stride of {full} rows")
+    return stride
 
 
 def replicate_edges(feature: Tensor, padded_sizes: Tensor, stride: int) -> Tensor:

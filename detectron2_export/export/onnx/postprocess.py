@@ -41,8 +41,9 @@ def rescale_detections(
 
 
 def front_first(valid: Tensor) -> Tensor:
-    """(N, D) permutation putting each row's True entries first, in their order (a stable
-    partition: TopK of ``valid * (D - position)``, integer-valued so without ties)."""
-    positions = torch.arange(valid.shape[1], device=valid.device, dtype=torch.float32)
-    key = valid.to(torch.float32) * (valid.shape[1] - positions)[None, :]
+    """(N, D) permutation putting each row's True entries first, each group in its order (a stable
+    partition: TopK of ``D * valid + D - position``, distinct integers, so without ties)."""
+    length = valid.shape[1]
+    positions = torch.arange(length, device=valid.device, dtype=torch.float32)
+    key = valid.to(torch.float32) * length + (length - positions)[None, :]
     return topk(key, ALL, dim=1)[1]
