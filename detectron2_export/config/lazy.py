@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import builtins
 import dataclasses
+import importlib.machinery
 import importlib.util
 import inspect
 import logging

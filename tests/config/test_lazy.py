@@ -187,3 +187,8 @@ def test_lsj_training_augmentations_are_training_only():
     assert instantiate(flip).horizontal is True  # a real (test-time) augmentation
     with pytest.raises(TrainingOnlyError, match="ResizeScale"):
         instantiate(resize)
+
+
+def test_load_rel_is_relative_to_the_calling_file():
+    train = LazyConfig.load_rel("../../configs/common/train.py", keys="train")
+    assert train.max_iter == 90000 and train.ddp.fp16_compression is False
