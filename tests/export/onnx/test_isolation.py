@@ -57,18 +57,14 @@ def _batch(images: List[torch.Tensor]) -> torch.Tensor:
     return batch
 
 
-def _isolated(model: Pyramid) -> BatchIsolation:
-    return BatchIsolation([model])
-
-
-def _run(model: Pyramid, isolation, batch: torch.Tensor, sizes: torch.Tensor):
+def _run(model: nn.Module, isolation, batch: torch.Tensor, sizes: torch.Tensor):
     if isolation is not None:
         isolation.set_sizes(sizes, batch)
     with torch.no_grad():
         return model(batch)
 
 
-def _max_difference_to_alone(model: Pyramid, isolation, sizes: List[List[int]], outputs) -> float:
+def _max_difference_to_alone(model: nn.Module, isolation, sizes: List[List[int]], outputs) -> float:
     """Largest difference between each image's extent in the batched outputs and its run alone."""
     worst = 0.0
     for i, image in enumerate(_images(sizes, seed=0)):
@@ -88,7 +84,7 @@ SIZES = [
 @pytest.mark.parametrize("sizes", SIZES, ids=["divisible", "odd"])
 def test_batch_equals_each_image_alone(sizes):
     model = Pyramid()
-    isolation = _isolated(model)
+    isolation = BatchIsolation([model])
     outputs = _run(model, isolation, _batch(_images(sizes, seed=0)), torch.tensor(sizes))
     assert _max_difference_to_alone(model, isolation, sizes, outputs) <= ATOL
 
@@ -101,23 +97,28 @@ def test_without_isolation_the_padding_leaks_into_the_smaller_images():
 
 
 class Isolated(nn.Module):
-    def __init__(self) -> None:
+    def __init__(self, model: nn.Module) -> None:
         super().__init__()
-        self.model = Pyramid()
-        self.isolation = _isolated(self.model)
+        self.model = model
+        self.isolation = BatchIsolation([self.model])
 
     def forward(self, images, sizes):
         self.isolation.set_sizes(sizes, images)
         return self.model(images)
 
 
-def test_onnx_equals_torch_and_each_image_alone_on_other_batches():
-    module = Isolated()
-    traced_sizes = [[32, 64], [64, 32]]
+def _export(module: Isolated, traced_sizes: List[List[int]], output_names: List[str]) -> OnnxFunction:
+    """Measure the strides on an eager call (as export_onnx does), then trace on the same batch."""
     batch, sizes = _batch(_images(traced_sizes, seed=0)), torch.tensor(traced_sizes)
-    _run(module.model, module.isolation, batch, sizes)  # the eager call that measures the strides
-    names = ["images", "sizes", "p1", "p2"]
-    fn = OnnxFunction(module, [batch, sizes], names[:2], names[2:], dynamic(names, [0, 2, 3], [0], [0, 2, 3], [0, 2, 3]))
+    _run(module.model, module.isolation, batch, sizes)
+    names = ["images", "sizes", *output_names]
+    axes = [[0, 2, 3], [0]] + [[0, 2, 3]] * len(output_names)
+    return OnnxFunction(module, [batch, sizes], names[:2], names[2:], dynamic(names, *axes))
+
+
+def test_onnx_equals_torch_and_each_image_alone_on_other_batches():
+    module = Isolated(Pyramid())
+    fn = _export(module, [[32, 64], [64, 32]], ["p1", "p2"])
     for other in SIZES[1:] + [[[96, 40], [30, 70], [64, 64], [20, 32]]]:
         batch, sizes = _batch(_images(other, seed=0)), torch.tensor(other)
         outputs = [torch.from_numpy(x) for x in fn(batch, sizes)]
@@ -152,12 +153,43 @@ def test_stride_128_level_is_isolated_when_strides_are_measured_on_a_160_pixel_b
     sizes = [[160, 32], [96, 32]]
     batch = _batch(_images(sizes, seed=0))
     outputs = _run(model, isolation, batch, torch.tensor(sizes))
-    worst = 0.0
-    for i, image in enumerate(_images(sizes, seed=0)):
-        alone = _run(model, isolation, image[None], torch.tensor([sizes[i]]))[0]
-        h, w = alone.shape[2], alone.shape[3]
-        worst = max(worst, (outputs[0][i, :, :h, :w] - alone[0]).abs().max().item())
-    assert worst <= ATOL
+    assert _max_difference_to_alone(model, isolation, sizes, outputs) <= ATOL
+
+
+def test_onnx_strides_measured_on_a_small_batch_hold_for_larger_batches():
+    """Traced on a 64-pixel batch, the levels at strides 64 and 128 both have one row; run on a
+    384-pixel batch, a 160-pixel image has 2 rows at stride 128 alone (3 at stride 64)."""
+    module = Isolated(DeepPyramid())
+    fn = _export(module, [[64, 32], [64, 32]], ["p8"])
+    sizes = [[384, 32], [160, 32]]
+    outputs = [torch.from_numpy(x) for x in fn(_batch(_images(sizes, seed=0)), torch.tensor(sizes))]
+    assert _max_difference_to_alone(module.model, module.isolation, sizes, outputs) <= ATOL
+
+
+class GroupNormStack(nn.Module):
+    """Conv + GroupNorm + ReLU twice: detectron2's semantic FPN head (MODEL.SEM_SEG_HEAD.NORM "GN",
+    the default, used by PanopticFPN) and GN backbones/heads are built so."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(2)
+        self.body = nn.Sequential(
+            nn.Conv2d(3, 4, 3, padding=1), nn.GroupNorm(2, 4), nn.ReLU(),
+            nn.Conv2d(4, 4, 3, stride=2, padding=1), nn.GroupNorm(2, 4), nn.ReLU(),
+        )
+
+    def forward(self, x):
+        return (self.body(x),)
+
+
+def test_group_norm_statistics_of_a_smaller_image_are_its_own():
+    """GroupNorm normalises by the mean and variance over the whole map: in a batch, the smaller
+    image's statistics take in its padding (biases, zeros), unlike alone."""
+    model = GroupNormStack().eval()
+    isolation = BatchIsolation([model])
+    sizes = [[32, 32], [16, 24]]
+    outputs = _run(model, isolation, _batch(_images(sizes, seed=0)), torch.tensor(sizes))
+    assert _max_difference_to_alone(model, isolation, sizes, outputs) <= ATOL
 
 
 def test_replicate_edges_hand_case():
