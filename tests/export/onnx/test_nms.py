@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from detectron2_export.export.onnx.nms import batched_nms_topk
+from detectron2_export.export.onnx.ops import ALL
 from detectron2_export.layers import batched_nms
 
 from .helpers import OnnxFunction, dynamic
@@ -80,15 +81,15 @@ def test_an_image_without_candidates_is_all_padding():
     assert (top_scores[1] == NEG_INF).all() and (top_scores[0, 0] > NEG_INF)
 
 
-@pytest.mark.parametrize("per_image_groups", [False, True])
-def test_onnx_equals_the_reference_on_other_batch_and_box_counts(per_image_groups):
+@pytest.mark.parametrize("per_image_groups, k", [(False, 6), (True, 6), (False, ALL)])
+def test_onnx_equals_the_reference_on_other_batch_and_box_counts(per_image_groups, k):
     names = ["boxes", "scores", "groups", "top_scores", "index"]
     group_axes = [0, 1] if per_image_groups else [0]
     fn = OnnxFunction(
-        BatchedNmsTopk(0.5, 6), _case(2, 10, seed=0, per_image_groups=per_image_groups), names[:3], names[3:],
+        BatchedNmsTopk(0.5, k), _case(2, 10, seed=0, per_image_groups=per_image_groups), names[:3], names[3:],
         dynamic(names, [0, 1], [0, 1], group_axes, [0, 1], [0, 1]),
     )
     for n, b in [(3, 25), (1, 4), (4, 9)]:  # k = 6 above B = 4: K = B
         boxes, scores, groups = _case(n, b, seed=b, per_image_groups=per_image_groups)
         top_scores, index = fn(boxes, scores, groups)
-        _assert_matches(top_scores, index, boxes, scores, groups, 0.5, 6)
+        _assert_matches(top_scores, index, boxes, scores, groups, 0.5, k)
