@@ -48,13 +48,6 @@ def _check_exportable(cfg: CfgNode, model: nn.Module, inputs: Any) -> None:
             f"Caffe2Tracer: MODEL.META_ARCHITECTURE={arch!r}, expected one of "
             f"{sorted(META_ARCH_CAFFE2_EXPORT_TYPE_MAP)}"
         )
-    roi_heads_name = cfg.MODEL.ROI_HEADS.NAME
-    roi_heads = getattr(model, "roi_heads", None)
-    if "Cascade" in roi_heads_name or (roi_heads is not None and "Cascade" in type(roi_heads).__name__):
-        raise ExportError(
-            f"Caffe2Tracer: MODEL.ROI_HEADS.NAME={roi_heads_name!r}: Cascade R-CNN cannot be exported "
-            "to Caffe2; use the TorchScript tracing export instead"
-        )
     deform = list(cfg.MODEL.RESNETS.get("DEFORM_ON_PER_STAGE", []))
     if any(deform):
         raise ExportError(

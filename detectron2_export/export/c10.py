@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from ..layers import cat
 from ..modeling import poolers
 from ..modeling.proposal_generator import rpn
+from ..modeling.roi_heads.cascade_rcnn import CascadeROIHeads
 from ..modeling.roi_heads.keypoint_head import keypoint_rcnn_inference
 from ..modeling.roi_heads.mask_head import mask_rcnn_inference
 from ..structures import Boxes, ImageList, Instances, Keypoints, RotatedBoxes
@@ -303,47 +304,53 @@ class Caffe2ROIPooler(Caffe2Compatible, poolers.ROIPooler):
 
 
 class Caffe2FastRCNNOutputsInference:
-    """Replaces ``FastRCNNOutputLayers.inference``: softmax, ``BBoxTransform``, ``BoxWithNMSLimit``."""
+    """Replaces ``FastRCNNOutputLayers.inference``: softmax, ``BBoxTransform``, ``BoxWithNMSLimit``.
+
+    The steps are also methods of their own, which the cascade rewrite
+    (:class:`Caffe2CascadeROIHeads`) runs once per stage.
+    """
 
     def __init__(self, tensor_mode: bool) -> None:
         self.tensor_mode = tensor_mode
 
     def __call__(self, box_predictor, predictions, proposals):
         _ensure_caffe2_ops()
-        score_thresh = box_predictor.test_score_thresh
-        nms_thresh = box_predictor.test_nms_thresh
-        topk_per_image = box_predictor.test_topk_per_image
-        is_rotated = len(box_predictor.box2box_transform.weights) == 5
-
-        if is_rotated:
-            box_dim = 5
-            assert box_predictor.box2box_transform.weights[4] == 1, (
-                "The weights for Rotated BBoxTransform in C2 have only 4 dimensions,"
-                + " thus enforcing the angle weight to be 1 for now"
-            )
-            box2box_transform_weights = box_predictor.box2box_transform.weights[:4]
-        else:
-            box_dim = 4
-            box2box_transform_weights = box_predictor.box2box_transform.weights
-
         class_logits, box_regression = predictions
+        class_prob = self.class_probabilities(box_predictor, class_logits)
+        rois, im_info = self.rois_and_im_info(box_predictor, proposals)
+        roi_pred_bbox, roi_batch_splits = self.bbox_transform(box_predictor, rois, box_regression, im_info)
+        return self.nms(box_predictor, class_prob, roi_pred_bbox, roi_batch_splits, im_info, rois)
+
+    @staticmethod
+    def _box_dim_and_weights(box_predictor) -> tuple[int, Any]:
+        """(4, weights) or, for rotated boxes, (5, the 4 weights BBoxTransform takes)."""
+        weights = box_predictor.box2box_transform.weights
+        if len(weights) != 5:
+            return 4, weights
+        assert weights[4] == 1, (
+            "The weights for Rotated BBoxTransform in C2 have only 4 dimensions,"
+            + " thus enforcing the angle weight to be 1 for now"
+        )
+        return 5, weights[:4]
+
+    @staticmethod
+    def class_probabilities(box_predictor, class_logits: torch.Tensor) -> torch.Tensor:
+        """(R, K+1) probabilities as eager ``predict_probs`` (the last column is background)."""
         num_classes = box_predictor.num_classes
         if num_classes + 1 == class_logits.shape[1]:
             # A sigmoid classifier (USE_SIGMOID_CE / USE_FED_LOSS) also has K+1 logits; as in eager
             # predict_probs, each is a sigmoid, and BoxWithNMSLimit ignores the background column.
             if getattr(box_predictor, "use_sigmoid_ce", False):
-                class_prob = torch.sigmoid(class_logits)
-            else:
-                class_prob = F.softmax(class_logits, -1)
-        else:
-            assert num_classes == class_logits.shape[1]
-            class_prob = torch.sigmoid(class_logits)
-            # BoxWithNMSLimit infers K from the number of columns: append a background placeholder.
-            class_prob = torch.cat((class_prob, torch.zeros(class_prob.shape[0], 1).to(class_prob)), dim=1)
+                return torch.sigmoid(class_logits)
+            return F.softmax(class_logits, -1)
+        assert num_classes == class_logits.shape[1]
+        class_prob = torch.sigmoid(class_logits)
+        # BoxWithNMSLimit infers K from the number of columns: append a background placeholder.
+        return torch.cat((class_prob, torch.zeros(class_prob.shape[0], 1).to(class_prob)), dim=1)
 
-        assert box_regression.shape[1] % box_dim == 0
-        cls_agnostic_bbox_reg = box_regression.shape[1] // box_dim == 1
-
+    def rois_and_im_info(self, box_predictor, proposals) -> tuple[torch.Tensor, Any]:
+        """The proposals as (R, 1 + box_dim) RoIs with batch indices, and im_info."""
+        box_dim, _ = self._box_dim_and_weights(box_predictor)
         input_tensor_mode = proposals[0].proposal_boxes.tensor.shape[1] == box_dim + 1
 
         proposal_boxes = proposals[0].proposal_boxes
@@ -362,44 +369,52 @@ class Caffe2FastRCNNOutputsInference:
         device, dtype = rois.device, rois.dtype
 
         if input_tensor_mode:
-            im_info = proposals[0].image_size
-        else:
-            im_info = torch.tensor([[sz[0], sz[1], 1.0] for sz in [x.image_size for x in proposals]])
-            batch_ids = cat(
-                [torch.full((b, 1), i, dtype=dtype, device=device) for i, b in enumerate(len(p) for p in proposals)],
-                dim=0,
-            )
-            rois = torch.cat([batch_ids, rois], dim=1)
+            return rois, proposals[0].image_size
+        im_info = torch.tensor([[sz[0], sz[1], 1.0] for sz in [x.image_size for x in proposals]])
+        batch_ids = cat(
+            [torch.full((b, 1), i, dtype=dtype, device=device) for i, b in enumerate(len(p) for p in proposals)],
+            dim=0,
+        )
+        return torch.cat([batch_ids, rois], dim=1), im_info
 
+    def bbox_transform(self, box_predictor, rois, box_regression, im_info) -> tuple[torch.Tensor, torch.Tensor]:
+        """``BBoxTransform``: the deltas decoded against the RoIs with the predictor's weights,
+        clipped to the image; returns (boxes (R, K*box_dim), batch splits)."""
+        box_dim, weights = self._box_dim_and_weights(box_predictor)
+        assert box_regression.shape[1] % box_dim == 0
         roi_pred_bbox, roi_batch_splits = torch.ops._caffe2.BBoxTransform(
             to_device(rois, "cpu"),
             to_device(box_regression, "cpu"),
             to_device(im_info, "cpu"),
-            weights=[float(w) for w in box2box_transform_weights],
+            weights=[float(w) for w in weights],
             apply_scale=True,
-            rotated=is_rotated,
+            rotated=box_dim == 5,
             angle_bound_on=True,
             angle_bound_lo=-180,
             angle_bound_hi=180,
             clip_angle_thresh=1.0,
             legacy_plus_one=False,
         )
-        roi_pred_bbox = to_device(roi_pred_bbox, device)
-        roi_batch_splits = to_device(roi_batch_splits, device)
+        return to_device(roi_pred_bbox, rois.device), to_device(roi_batch_splits, rois.device)
 
+    def nms(self, box_predictor, class_prob, roi_pred_bbox, roi_batch_splits, im_info, rois):
+        """``BoxWithNMSLimit`` with the predictor's test thresholds, and the outputs by name
+        (``bbox_nms``, ``score_nms``, ...): (results, kept indices) as ``inference`` returns."""
+        device, dtype = rois.device, rois.dtype
+        box_dim, _ = self._box_dim_and_weights(box_predictor)
         nms_outputs = torch.ops._caffe2.BoxWithNMSLimit(
             to_device(class_prob, "cpu"),
             to_device(roi_pred_bbox, "cpu"),
             to_device(roi_batch_splits, "cpu"),
-            score_thresh=float(score_thresh),
-            nms=float(nms_thresh),
-            detections_per_im=int(topk_per_image),
+            score_thresh=float(box_predictor.test_score_thresh),
+            nms=float(box_predictor.test_nms_thresh),
+            detections_per_im=int(box_predictor.test_topk_per_image),
             soft_nms_enabled=False,
             soft_nms_method="linear",
             soft_nms_sigma=0.5,
             soft_nms_min_score_thres=0.001,
-            rotated=is_rotated,
-            cls_agnostic_bbox_reg=cls_agnostic_bbox_reg,
+            rotated=box_dim == 5,
+            cls_agnostic_bbox_reg=roi_pred_bbox.shape[1] // box_dim == 1,
             input_boxes_include_bg_cls=False,
             output_classes_include_bg_cls=False,
             legacy_plus_one=False,
@@ -448,6 +463,38 @@ class Caffe2FastRCNNOutputsInference:
             kept_indices = [roi_keeps_nms]
 
         return results, kept_indices
+
+
+class Caffe2CascadeROIHeads(Caffe2Compatible, CascadeROIHeads):
+    """CascadeROIHeads with Caffe2 operators (beyond detectron2, whose Caffe2 export refused it).
+
+    Each stage is ``RoIAlign`` (through :class:`Caffe2ROIPooler`) + its box head + predictor +
+    ``BBoxTransform`` with that stage's weights (which also clips to the image, as eager clips
+    the next stage's proposals); the class probabilities of the stages are averaged, and the
+    last stage's boxes go through ``BoxWithNMSLimit``. Outputs (``bbox_nms``, ``score_nms``,
+    ``class_nms``, ...) are those of the standard heads, so masks, keypoints and
+    ``Caffe2Model`` work unchanged.
+    """
+
+    def _forward_box(self, features, proposals):
+        if not self.tensor_mode:
+            return super()._forward_box(features, proposals)
+        _ensure_caffe2_ops()
+        steps = Caffe2FastRCNNOutputsInference(self.tensor_mode)
+        features = [features[f] for f in self.box_in_features]
+        rois, im_info = steps.rois_and_im_info(self.box_predictor[0], proposals)
+        mean_prob = None
+        for k, predictor in enumerate(self.box_predictor):
+            if k > 0:  # the previous stage's boxes, with the batch indices of their RoIs
+                rois = torch.cat([rois[:, :1], boxes], dim=1)
+            box_features = self.box_head[k](self.box_pooler(features, [Caffe2Boxes(rois)]))
+            class_logits, box_regression = predictor(box_features)
+            prob = steps.class_probabilities(predictor, class_logits)
+            mean_prob = prob if mean_prob is None else mean_prob + prob
+            boxes, batch_splits = steps.bbox_transform(predictor, rois, box_regression, im_info)
+        mean_prob = mean_prob * (1.0 / self.num_cascade_stages)
+        results, _ = steps.nms(self.box_predictor[-1], mean_prob, boxes, batch_splits, im_info, rois)
+        return results
 
 
 class Caffe2MaskRCNNInference:

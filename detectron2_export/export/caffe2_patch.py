@@ -16,7 +16,9 @@ from ..modeling import poolers
 from ..modeling.proposal_generator import rpn
 from ..modeling.roi_heads import keypoint_head, mask_head
 from ..modeling.roi_heads.fast_rcnn import FastRCNNOutputLayers
+from ..modeling.roi_heads.cascade_rcnn import CascadeROIHeads
 from .c10 import (
+    Caffe2CascadeROIHeads,
     Caffe2Compatible,
     Caffe2FastRCNNOutputsInference,
     Caffe2KeypointRCNNInference,
@@ -65,6 +67,7 @@ def patch_generalized_rcnn(model: torch.nn.Module) -> torch.nn.Module:
     ccc = Caffe2CompatibleConverter
     model = patch(model, rpn.RPN, ccc(Caffe2RPN))
     model = patch(model, poolers.ROIPooler, ccc(Caffe2ROIPooler))
+    model = patch(model, CascadeROIHeads, ccc(Caffe2CascadeROIHeads))
     return model
 
 
@@ -116,13 +119,15 @@ class ROIHeadsPatcher:
         kpt_heads_mod = keypoint_head.BaseKeypointRCNNHead.__module__
         mask_head_mod = mask_head.BaseMaskRCNNHead.__module__
 
-        mock_ctx_managers = [
-            mock_fastrcnn_outputs_inference(
-                tensor_mode=tensor_mode,
-                check=True,
-                box_predictor_type=type(self.heads.box_predictor),
+        mock_ctx_managers = []
+        if not isinstance(self.heads, CascadeROIHeads):  # the cascade rewrite has its own box path
+            mock_ctx_managers.append(
+                mock_fastrcnn_outputs_inference(
+                    tensor_mode=tensor_mode,
+                    check=True,
+                    box_predictor_type=type(self.heads.box_predictor),
+                )
             )
-        ]
         if getattr(self.heads, "keypoint_on", False):
             mock_ctx_managers += [
                 mock_keypoint_rcnn_inference(tensor_mode, kpt_heads_mod, self.use_heatmap_max_keypoint)

@@ -164,14 +164,6 @@ class TestTracerRejects:
         with pytest.raises(KeyError):
             Caffe2Tracer(cfg, model, inputs)
 
-    def test_cascade_roi_heads(self, tmp_path, cfg_model_inputs):
-        cfg, model, inputs = cfg_model_inputs
-        cfg = cfg.clone()
-        cfg.MODEL.ROI_HEADS.NAME = "CascadeROIHeads"
-        _assert_fails_before_writing(
-            tmp_path, cfg, model, inputs, ExportError, r"MODEL\.ROI_HEADS\.NAME='CascadeROIHeads'.*Cascade R-CNN"
-        )
-
     def test_deformable_conv(self, tmp_path, cfg_model_inputs):
         cfg, model, inputs = cfg_model_inputs
         cfg = cfg.clone()
