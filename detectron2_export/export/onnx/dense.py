@@ -1,6 +1,7 @@
-"""Dense-detector (RetinaNet) post-processing in the graph, as ``RetinaNet.inference_single_image``
-for a whole batch: per level, sigmoid scores above the threshold, top-k candidates, decode; then NMS
-per class over all levels and the top detections."""
+"""Dense-detector (RetinaNet, FCOS) post-processing in the graph, as ``RetinaNet.inference_single_image``
+for a whole batch: per level, scores above the threshold, top-k candidates, decode; then NMS per class
+over all levels and the top detections. RetinaNet's scores are the class sigmoids; FCOS's the
+geometric mean of class and centerness sigmoids."""
 
 from __future__ import annotations
 
@@ -21,18 +22,27 @@ def _per_anchor(x: Tensor, dim: int) -> Tensor:
     return x.reshape(n, -1, dim, height, width).permute(0, 3, 4, 1, 2).reshape(n, -1, dim)
 
 
-def retinanet_detections(model, features: List[Tensor], padded_sizes: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """(N, D, 4) boxes, (N, D) scores (``-inf`` pads) and (N, D) classes of a :class:`RetinaNet`."""
+def level_scores(model, head_outputs: tuple) -> tuple[List[Tensor], List[Tensor]]:
+    """Per level, (N, H*W*A, K) candidate scores and (N, A*4, H, W) deltas of the head's outputs:
+    (logits, deltas) for RetinaNet, (logits, deltas, centerness) for FCOS."""
+    logits, deltas = head_outputs[0], head_outputs[1]
+    scores = [_per_anchor(x, model.num_classes).sigmoid() for x in logits]
+    if len(head_outputs) == 3:
+        scores = [torch.sqrt(s * _per_anchor(c, 1).sigmoid()) for s, c in zip(scores, head_outputs[2])]
+    return scores, deltas
+
+
+def dense_detections(model, features: List[Tensor], padded_sizes: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(N, D, 4) boxes, (N, D) scores (``-inf`` pads) and (N, D) classes of a dense detector."""
     strides, num_anchors = anchor_strides(model.anchor_generator)
     anchors = grid_anchors(model.anchor_generator, features)
     inside = anchors_inside(features, strides, num_anchors, padded_sizes)
-    logits, deltas = model.head(features)
+    scores, deltas = level_scores(model, model.head(features))
     num_classes = model.num_classes
 
-    level_boxes, level_scores, level_classes = [], [], []
-    for anchors_l, inside_l, logits_l, deltas_l in zip(anchors, inside, logits, deltas):
-        n = logits_l.shape[0]
-        scores_l = _per_anchor(logits_l, num_classes).sigmoid()  # (N, H*W*A, K)
+    level_boxes, candidate_scores, level_classes = [], [], []
+    for anchors_l, inside_l, scores_l, deltas_l in zip(anchors, inside, scores, deltas):
+        n = scores_l.shape[0]
         keep = inside_l[..., None] & (scores_l > model.test_score_thresh)
         scores_l = torch.where(keep, scores_l, torch.full_like(scores_l, NEG_INF)).reshape(n, -1)
         scores_l, index = topk(scores_l, model.test_topk_candidates, dim=1)
@@ -40,11 +50,11 @@ def retinanet_detections(model, features: List[Tensor], padded_sizes: Tensor) ->
         deltas_l = gather_rows(_per_anchor(deltas_l, 4), anchor_index)
         boxes_l = model.box2box_transform.apply_deltas(deltas_l.reshape(-1, 4), anchors_l[anchor_index].reshape(-1, 4))
         level_boxes.append(boxes_l.reshape(n, -1, 4))
-        level_scores.append(scores_l)
+        candidate_scores.append(scores_l)
         level_classes.append(index - anchor_index * num_classes)
 
     boxes = torch.cat(level_boxes, dim=1)
-    scores = torch.cat(level_scores, dim=1)
+    scores = torch.cat(candidate_scores, dim=1)
     classes = torch.cat(level_classes, dim=1)
     top_scores, index = batched_nms_topk(
         boxes, scores, classes, num_classes, model.test_nms_thresh, model.max_detections_per_image

@@ -1,5 +1,6 @@
-"""Box-head post-processing in the graph, as ``fast_rcnn_inference``: decode the per-class deltas,
-clip, keep (box, class) pairs scoring above the threshold, NMS per class, top-k per image."""
+"""Box-head post-processing in the graph, as ``FastRCNNOutputLayers.inference``: decode the
+per-class deltas, then (``fast_rcnn_inference``) clip, keep (box, class) pairs scoring above the
+threshold, NMS per class, top-k per image."""
 
 from __future__ import annotations
 
@@ -12,27 +13,32 @@ from .nms import NEG_INF, batched_nms_topk
 from .ops import ALL
 
 
+def decode_predictions(predictor, predictions: tuple[Tensor, Tensor], regions: Tensor) -> tuple[Tensor, Tensor]:
+    """(R, Kb*4) boxes and (R, K+1) class probabilities of the box predictor's outputs on (R, 4)
+    regions, as ``predict_boxes`` / ``predict_probs``."""
+    logits, deltas = predictions
+    boxes = predictor.box2box_transform.apply_deltas(deltas, regions)
+    probs = logits.sigmoid() if predictor.use_sigmoid_ce else F.softmax(logits, dim=-1)
+    return boxes, probs
+
+
 def fast_rcnn_detections(
-    predictor, predictions: tuple[Tensor, Tensor], proposals: Tensor, proposal_valid: Tensor, image_sizes: Tensor
+    predictor, boxes: Tensor, probs: Tensor, proposal_valid: Tensor, image_sizes: Tensor
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Detections of every image from the box predictor's outputs on (N, P) proposals.
+    """Detections of every image from decoded boxes and class probabilities of (N, P) regions.
 
     Args:
-        predictor: the model's :class:`FastRCNNOutputLayers` (or one with the same attributes).
-        predictions: class logits (N*P, K+1) and box deltas (N*P, K*4 or 4).
-        proposals: (N, P, 4) proposal boxes; ``proposal_valid`` (N, P) which are real.
+        predictor: the model's :class:`FastRCNNOutputLayers` (thresholds, top-k).
+        boxes: (N*P, K*4) or class-agnostic (N*P, 4) boxes; ``probs`` (N*P, K+1).
+        proposal_valid: (N, P) which regions are real.
         image_sizes: (N, 2) (height, width), for clipping.
 
     Returns:
         (N, D, 4) boxes, (N, D) scores (``-inf`` where an image has fewer than D detections) and
         (N, D) int64 classes, by decreasing score.
     """
-    logits, deltas = predictions
-    n, p = proposals.shape[0], proposals.shape[1]
-    num_classes = logits.shape[1] - 1
-    boxes = predictor.box2box_transform.apply_deltas(deltas, proposals.reshape(-1, 4))
-    probs = logits.sigmoid() if predictor.use_sigmoid_ce else F.softmax(logits, dim=-1)
-
+    n, p = proposal_valid.shape[0], proposal_valid.shape[1]
+    num_classes = probs.shape[1] - 1
     valid = proposal_valid.reshape(-1) & all_finite(boxes) & all_finite(probs)  # (N*P,)
     scores = probs[:, :-1].reshape(n, p, num_classes)
     boxes = boxes.reshape(n, p, -1, 4)

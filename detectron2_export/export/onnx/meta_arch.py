@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from ...errors import ExportError
 from ...utils.registry import Registry
-from .dense import retinanet_detections
+from .dense import dense_detections
 from .isolation import BatchIsolation, replicate_edges
 from .masks import paste_masks
 from .postprocess import rescale_detections
@@ -126,15 +126,18 @@ class SemanticSegmentor(LoweredModel):
 
 @ONNX_LOWERING_REGISTRY.register()
 class RetinaNet(LoweredModel):
-    """Dense detections: per-level candidates, NMS per class, top detections."""
+    """Dense detections: per-level candidates, NMS per class, top detections (FCOS alike)."""
 
     def forward(self, images: Tensor, image_sizes: Tensor, output_sizes: Tensor) -> Tuple[Tensor, ...]:
         model = self.model
         features = self.features(images, image_sizes)
         features = [features[f] for f in model.head_in_features]
-        boxes, scores, classes = retinanet_detections(model, features, padded_sizes(image_sizes, self.size_divisibility))
+        boxes, scores, classes = dense_detections(model, features, padded_sizes(image_sizes, self.size_divisibility))
         detections = {"pred_boxes": boxes, "scores": scores, "pred_classes": classes}
         return self.ordered(self.instances(detections, image_sizes, output_sizes))
+
+
+ONNX_LOWERING_REGISTRY.register(RetinaNet, name="FCOS")
 
 
 def lower_model(model: nn.Module, paste_masks: bool = False) -> LoweredModel:

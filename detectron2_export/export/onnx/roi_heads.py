@@ -13,7 +13,8 @@ import torch
 from torch import Tensor
 
 from ...errors import ExportError
-from .detections import fast_rcnn_detections
+from .boxes import clip
+from .detections import decode_predictions, fast_rcnn_detections
 from .masks import select_class_masks
 from .poolers import pool
 
@@ -48,16 +49,19 @@ class RoIHeadsLowering:
     def keypoint_heatmaps(self, features: Dict[str, Tensor], boxes: Tensor, images: Tensor) -> Tensor:
         raise ExportError(f"export_onnx: {type(self.roi_heads).__name__} has no keypoint head")
 
+    def box_predictions(self, features: Dict[str, Tensor], proposals: Tensor, image_sizes: Tensor):
+        """(predictor, (N*P, Kb*4) boxes, (N*P, K+1) probabilities) of the (N, P) proposals."""
+        regions, images = _regions(proposals)
+        predictor = self.roi_heads.box_predictor
+        predictions = predictor(self.box_features(features, regions, images))
+        return (predictor, *decode_predictions(predictor, predictions, regions))
+
     def detect(
         self, features: Dict[str, Tensor], proposals: Tensor, proposal_valid: Tensor, image_sizes: Tensor
     ) -> Dict[str, Tensor]:
         """Detections (N, D) and their per-detection head outputs, in network-input pixels."""
-        boxes, images = _regions(proposals)
-        predictor = self.roi_heads.box_predictor
-        predictions = predictor(self.box_features(features, boxes, images))
-        det_boxes, det_scores, det_classes = fast_rcnn_detections(
-            predictor, predictions, proposals, proposal_valid, image_sizes
-        )
+        predictor, boxes, probs = self.box_predictions(features, proposals, image_sizes)
+        det_boxes, det_scores, det_classes = fast_rcnn_detections(predictor, boxes, probs, proposal_valid, image_sizes)
         outputs = {"pred_boxes": det_boxes, "scores": det_scores, "pred_classes": det_classes}
         n, d = det_boxes.shape[0], det_boxes.shape[1]
         boxes, images = _regions(det_boxes)
@@ -93,6 +97,26 @@ class StandardRoIHeadsLowering(RoIHeadsLowering):
         return heads.keypoint_head.layers(pooled)
 
 
+class CascadeRoIHeadsLowering(StandardRoIHeadsLowering):
+    """Cascade R-CNN: each stage pools the previous stage's boxes (clipped, empty ones kept) with its
+    own box head and Box2BoxTransform; the last stage's boxes get the stage-averaged probabilities."""
+
+    def box_predictions(self, features, proposals, image_sizes):
+        heads = self.roi_heads
+        in_features = [features[f] for f in heads.box_in_features]
+        n, p = proposals.shape[0], proposals.shape[1]
+        boxes, stage_probs = proposals, []
+        for stage in range(heads.num_cascade_stages):
+            if stage > 0:
+                proposals = clip(boxes.reshape(n, p, 4), image_sizes)
+            regions, images = _regions(proposals)
+            predictor = heads.box_predictor[stage]
+            predictions = predictor(heads.box_head[stage](pool(heads.box_pooler, in_features, regions, images)))
+            boxes, probs = decode_predictions(predictor, predictions, regions)
+            stage_probs.append(probs)
+        return predictor, boxes, sum(stage_probs) * (1.0 / heads.num_cascade_stages)
+
+
 class Res5RoIHeadsLowering(RoIHeadsLowering):
     """C4 models: boxes and masks share the pooler and the res5 stage."""
 
@@ -109,12 +133,15 @@ class Res5RoIHeadsLowering(RoIHeadsLowering):
 
 def roi_heads_lowering(roi_heads) -> RoIHeadsLowering:
     """The lowering for a model's ROI heads, found by its class (subclasses included)."""
-    from ...modeling.roi_heads import Res5ROIHeads, StandardROIHeads
+    from ...modeling.roi_heads import CascadeROIHeads, Res5ROIHeads, StandardROIHeads
 
+    if isinstance(roi_heads, CascadeROIHeads):
+        return CascadeRoIHeadsLowering(roi_heads)
     if isinstance(roi_heads, StandardROIHeads):
         return StandardRoIHeadsLowering(roi_heads)
     if isinstance(roi_heads, Res5ROIHeads):
         return Res5RoIHeadsLowering(roi_heads)
     raise ExportError(
-        f"export_onnx: ROI heads {type(roi_heads).__name__}, expected StandardROIHeads or Res5ROIHeads (or a subclass)"
+        f"export_onnx: ROI heads {type(roi_heads).__name__}, expected StandardROIHeads, CascadeROIHeads or "
+        "Res5ROIHeads (or a subclass)"
     )

@@ -1,4 +1,4 @@
-"""``dense.retinanet_detections``: RetinaNet post-processing of a whole batch in the graph, against
+"""``dense.dense_detections``: RetinaNet post-processing of a whole batch in the graph, against
 detectron2's ``RetinaNet.forward_inference`` (per-level threshold, top-k, decode, class-wise NMS)."""
 
 from typing import List
@@ -7,15 +7,15 @@ import pytest
 import torch
 from torch import nn
 
-from detectron2_export.export.onnx.dense import retinanet_detections
+from detectron2_export.export.onnx.dense import dense_detections
 from detectron2_export.export.onnx.isolation import BatchIsolation
 from detectron2_export.layers import ShapeSpec
 from detectron2_export.modeling.anchor_generator import DefaultAnchorGenerator
 from detectron2_export.modeling.box_regression import Box2BoxTransform
 from detectron2_export.modeling.meta_arch.retinanet import RetinaNet, RetinaNetHead
-from detectron2_export.structures import ImageList, Instances
+from detectron2_export.structures import Instances
 
-from .helpers import OnnxFunction, dynamic
+from .helpers import OnnxFunction, dynamic, image_list, level_features
 
 STRIDES = [8, 16, 32]
 NEG_INF = float("-inf")
@@ -38,14 +38,12 @@ def _retinanet() -> RetinaNet:
 
 
 def _features(n: int, height: int, width: int, seed: int) -> List[torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return [torch.randn(n, 4, -(-height // s), -(-width // s), generator=g) for s in STRIDES]
+    return level_features(n, 4, height, width, STRIDES, seed)
 
 
 def _reference(model: RetinaNet, features: List[torch.Tensor], image_sizes: List[List[int]]) -> List[Instances]:
-    images = ImageList(torch.zeros(len(image_sizes), 3, 1, 1), [tuple(s) for s in image_sizes])
     with torch.no_grad():
-        return model.forward_inference(images, features, list(model.head(features)))
+        return model.forward_inference(image_list(image_sizes), features, list(model.head(features)))
 
 
 def _assert_matches(outputs, expected: Instances, i: int, box_atol: float = 1e-4, score_atol: float = 1e-6) -> None:
@@ -64,7 +62,7 @@ def test_torch_equals_forward_inference_on_a_batch_of_full_size_images():
     model = _retinanet()
     features = _features(2, 96, 64, seed=0)
     with torch.no_grad():
-        outputs = retinanet_detections(model, features, torch.tensor([[96, 64], [96, 64]]))
+        outputs = dense_detections(model, features, torch.tensor([[96, 64], [96, 64]]))
     for i, expected in enumerate(_reference(model, features, [[96, 64], [96, 64]])):
         _assert_matches(outputs, expected, i)
 
@@ -79,7 +77,7 @@ def test_a_smaller_image_of_a_batch_gets_its_single_image_detections():
     padded = torch.tensor(sizes)
     isolation.set_sizes(padded, torch.zeros(2, 3, 96, 64))
     with torch.no_grad():
-        outputs = retinanet_detections(model, features, padded)
+        outputs = dense_detections(model, features, padded)
     for i, (h, w) in enumerate(sizes):
         alone = [f[i : i + 1, :, : -(-h // s), : -(-w // s)] for f, s in zip(features, STRIDES)]
         isolation.set_sizes(padded[i : i + 1], torch.zeros(1, 3, h, w))
@@ -92,7 +90,7 @@ class Dense(nn.Module):
         self.model = model
 
     def forward(self, p3, p4, p5, padded_sizes):
-        return retinanet_detections(self.model, [p3, p4, p5], padded_sizes)
+        return dense_detections(self.model, [p3, p4, p5], padded_sizes)
 
 
 def test_onnx_equals_forward_inference_on_other_shapes():

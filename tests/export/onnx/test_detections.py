@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from detectron2_export.export.onnx.detections import fast_rcnn_detections
+from detectron2_export.export.onnx.detections import decode_predictions, fast_rcnn_detections
 from detectron2_export.layers import ShapeSpec
 from detectron2_export.modeling.box_regression import Box2BoxTransform
 from detectron2_export.modeling.roi_heads.fast_rcnn import FastRCNNOutputLayers
@@ -76,7 +76,8 @@ def _assert_matches(predictor, outputs, predictions, proposals, valid, image_siz
 def test_torch_equals_fast_rcnn_inference(topk, agnostic, sigmoid):
     predictor = _predictor(topk, agnostic, sigmoid)
     predictions, proposals, valid, image_sizes = _case([6, 3, 0], 8, agnostic, seed=topk + 10 * agnostic)
-    outputs = fast_rcnn_detections(predictor, predictions, proposals, valid, image_sizes)
+    boxes, probs = decode_predictions(predictor, predictions, proposals.reshape(-1, 4))
+    outputs = fast_rcnn_detections(predictor, boxes, probs, valid, image_sizes)
     expected_k = 8 * NUM_CLASSES if topk < 0 else min(topk, 8 * NUM_CLASSES)
     assert outputs[1].shape == (3, expected_k)
     assert (outputs[1][2] == NEG_INF).all()  # an image without proposals has no detections
@@ -89,7 +90,8 @@ class Detections(nn.Module):
         self.predictor = predictor
 
     def forward(self, logits, deltas, proposals, valid, image_sizes):
-        return fast_rcnn_detections(self.predictor, (logits, deltas), proposals, valid, image_sizes)
+        boxes, probs = decode_predictions(self.predictor, (logits, deltas), proposals.reshape(-1, 4))
+        return fast_rcnn_detections(self.predictor, boxes, probs, valid, image_sizes)
 
 
 @pytest.mark.parametrize("agnostic", [False, True])
