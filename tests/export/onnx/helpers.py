@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import io
 import warnings
-from typing import Dict, List, Sequence
+from typing import Any, Callable, Dict, List, Sequence
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
 from torch import nn
+
+from detectron2_export.structures import ImageList
 
 OPSET = 17
 CONTROL_FLOW = {"Loop", "If", "Scan"}
@@ -76,3 +78,25 @@ class OnnxFunction:
 def dynamic(names: Sequence[str], *axes: Sequence[int]) -> Dict[str, Dict[int, str]]:
     """``dynamic_axes`` making the given axes of each name dynamic (axis names are unique)."""
     return {name: {a: f"{name}_{a}" for a in name_axes} for name, name_axes in zip(names, axes)}
+
+
+class Function(nn.Module):
+    """A function of tensors as a module, the form ``torch.onnx.export`` traces."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *inputs):
+        return self.fn(*inputs)
+
+
+def level_features(n: int, channels: int, height: int, width: int, strides: Sequence[int], seed: int) -> List[torch.Tensor]:
+    """Random (N, C, ceil(H / s), ceil(W / s)) feature maps, one per stride."""
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(n, channels, -(-height // s), -(-width // s), generator=g) for s in strides]
+
+
+def image_list(image_sizes: Sequence[Sequence[int]]) -> ImageList:
+    """An ImageList with these image sizes, for heads that read only ``image_sizes``."""
+    return ImageList(torch.zeros(len(image_sizes), 3, 1, 1), [tuple(s) for s in image_sizes])

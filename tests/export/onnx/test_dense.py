@@ -3,7 +3,6 @@ detectron2's ``RetinaNet.forward_inference`` (per-level threshold, top-k, decode
 
 from typing import List
 
-import pytest
 import torch
 from torch import nn
 

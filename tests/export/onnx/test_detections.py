@@ -1,7 +1,7 @@
 """``detections.fast_rcnn_detections``: box-head post-processing of a whole batch in the graph,
 against detectron2's ``FastRCNNOutputLayers.inference`` (``fast_rcnn_inference``) image by image."""
 
-from typing import List, Tuple
+from typing import List
 
 import pytest
 import torch

@@ -11,7 +11,7 @@ from torchvision.ops import roi_align
 from detectron2_export.export.onnx.isolation import BatchIsolation, replicate_edges
 from detectron2_export.modeling.backbone.resnet import BasicStem
 
-from .helpers import OnnxFunction, dynamic
+from .helpers import Function, OnnxFunction, dynamic
 
 ATOL = 1e-5
 
@@ -253,15 +253,10 @@ def test_replicate_edges_with_edge_boxes_thinner_than_a_feature_pixel(aligned):
     assert _edge_difference(aligned, 0, thin=True, replicate=True) <= ATOL
 
 
-class ReplicateEdges(nn.Module):
-    def forward(self, feature, sizes):
-        return replicate_edges(feature, sizes, 4)
-
-
 def test_replicate_edges_onnx_on_other_shapes():
     _, batch, _ = _edge_case(4, [[26, 40], [40, 13]], seed=0)
     names = ["feature", "sizes", "replicated"]
-    fn = OnnxFunction(ReplicateEdges(), [batch, torch.tensor([[26, 40], [40, 13]])], names[:2], names[2:], dynamic(names, [0, 2, 3], [0], [0, 2, 3]))
+    fn = OnnxFunction(Function(lambda feature, sizes: replicate_edges(feature, sizes, 4)), [batch, torch.tensor([[26, 40], [40, 13]])], names[:2], names[2:], dynamic(names, [0, 2, 3], [0], [0, 2, 3]))
     for sizes in [[[17, 17], [64, 8], [33, 47]], [[8, 8]]]:
         _, batch, _ = _edge_case(4, sizes, seed=len(sizes))
         got = torch.from_numpy(fn(batch, torch.tensor(sizes))[0])

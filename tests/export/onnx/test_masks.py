@@ -5,14 +5,13 @@ from typing import List
 
 import pytest
 import torch
-from torch import nn
 
 from detectron2_export.export.onnx.masks import paste_masks, select_class_masks
 from detectron2_export.layers import paste_masks_in_image
 from detectron2_export.modeling.roi_heads.mask_head import mask_rcnn_inference
 from detectron2_export.structures import Instances
 
-from .helpers import OnnxFunction, dynamic, op_types
+from .helpers import Function, OnnxFunction, dynamic, op_types
 
 
 @pytest.mark.parametrize("num_classes", [4, 1], ids=["per-class", "class-agnostic"])
@@ -26,15 +25,10 @@ def test_select_class_masks_equals_mask_rcnn_inference(num_classes):
     torch.testing.assert_close(select_class_masks(logits, classes), instances.pred_masks[:, 0], rtol=0, atol=0)
 
 
-class SelectClassMasks(nn.Module):
-    def forward(self, logits, classes):
-        return select_class_masks(logits, classes)
-
-
 def test_select_class_masks_onnx_on_other_counts():
     g = torch.Generator().manual_seed(0)
     names = ["logits", "classes", "masks"]
-    fn = OnnxFunction(SelectClassMasks(), [torch.randn(3, 4, 5, 5, generator=g), torch.tensor([0, 3, 1])], names[:2], names[2:], dynamic(names, [0, 2, 3], [0], [0, 1, 2]))
+    fn = OnnxFunction(Function(select_class_masks), [torch.randn(3, 4, 5, 5, generator=g), torch.tensor([0, 3, 1])], names[:2], names[2:], dynamic(names, [0, 2, 3], [0], [0, 1, 2]))
     logits, classes = torch.randn(7, 4, 8, 8, generator=g), torch.tensor([3, 3, 0, 1, 2, 0, 1])
     torch.testing.assert_close(torch.from_numpy(fn(logits, classes)[0]), select_class_masks(logits, classes), rtol=0, atol=1e-6)
 
@@ -83,15 +77,10 @@ def test_paste_masks_hand_case():
     assert torch.equal(pasted[0, 0], expected)
 
 
-class PasteMasks(nn.Module):
-    def forward(self, masks, boxes, output_sizes):
-        return paste_masks(masks, boxes, output_sizes)
-
-
 def test_paste_masks_onnx_on_other_batch_detection_and_output_sizes():
     names = ["masks", "boxes", "output_sizes", "pasted"]
     fn = OnnxFunction(
-        PasteMasks(), [*_paste_case([[20, 24], [16, 30]], 3, 7, seed=1), torch.tensor([[20, 24], [16, 30]])],
+        Function(paste_masks), [*_paste_case([[20, 24], [16, 30]], 3, 7, seed=1), torch.tensor([[20, 24], [16, 30]])],
         names[:3], names[3:], dynamic(names, [0, 1, 2, 3], [0, 1], [0], [0, 1, 2, 3]),
     )
     assert op_types(fn.model).count("GridSample") == 1
@@ -110,7 +99,7 @@ def test_paste_masks_onnx_padding_detection_with_an_empty_box_pastes_nothing():
     masks, boxes = _paste_case([[10, 12], [8, 8]], 2, 5, seed=2)
     boxes[1, 1] = 0.0
     names = ["masks", "boxes", "output_sizes", "pasted"]
-    fn = OnnxFunction(PasteMasks(), [masks, boxes, torch.tensor([[10, 12], [8, 8]])], names[:3], names[3:], dynamic(names, [0, 1], [0, 1], [0], [0, 1, 2, 3]))
+    fn = OnnxFunction(Function(paste_masks), [masks, boxes, torch.tensor([[10, 12], [8, 8]])], names[:3], names[3:], dynamic(names, [0, 1], [0, 1], [0], [0, 1, 2, 3]))
     torch_pasted = paste_masks(masks, boxes, torch.tensor([[10, 12], [8, 8]]))
     assert not torch_pasted[1, 1].any()
     onnx_pasted = torch.from_numpy(fn(masks, boxes, torch.tensor([[10, 12], [8, 8]]))[0])

@@ -11,9 +11,9 @@ from detectron2_export.export.onnx.proposals import rpn_proposals
 from detectron2_export.modeling.anchor_generator import DefaultAnchorGenerator
 from detectron2_export.modeling.box_regression import Box2BoxTransform
 from detectron2_export.modeling.proposal_generator.rpn import RPN, StandardRPNHead
-from detectron2_export.structures import ImageList, Instances
+from detectron2_export.structures import Instances
 
-from .helpers import OnnxFunction, dynamic
+from .helpers import OnnxFunction, dynamic, image_list, level_features
 
 STRIDES = [4, 8]
 IN_FEATURES = ["p2", "p3"]
@@ -36,14 +36,12 @@ def _rpn() -> RPN:
 
 
 def _features(n: int, height: int, width: int, seed: int) -> List[torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return [torch.randn(n, 4, -(-height // s), -(-width // s), generator=g) for s in STRIDES]
+    return level_features(n, 4, height, width, STRIDES, seed)
 
 
 def _reference(rpn: RPN, features: List[torch.Tensor], image_sizes: List[List[int]]) -> List[Instances]:
-    images = ImageList(torch.zeros(len(image_sizes), 3, 1, 1), [tuple(s) for s in image_sizes])
     with torch.no_grad():
-        proposals, _ = rpn(images, dict(zip(IN_FEATURES, features)))
+        proposals, _ = rpn(image_list(image_sizes), dict(zip(IN_FEATURES, features)))
     return proposals
 
 

@@ -5,12 +5,11 @@ from typing import List
 
 import pytest
 import torch
-from torch import nn
 
 from detectron2_export.export.onnx.semantic import resize_to_outputs
 from detectron2_export.modeling.postprocessing import sem_seg_postprocess
 
-from .helpers import OnnxFunction, dynamic, op_types
+from .helpers import Function, OnnxFunction, dynamic, op_types
 
 ATOL = 1e-5
 
@@ -50,15 +49,10 @@ def test_hand_case_identity_and_2x_upsampling():
     torch.testing.assert_close(resized[1, 0], row[None, :] + 2 * row[:, None], rtol=0, atol=1e-6)
 
 
-class Resize(nn.Module):
-    def forward(self, logits, image_sizes, output_sizes):
-        return resize_to_outputs(logits, image_sizes, output_sizes)
-
-
 def test_onnx_equals_sem_seg_postprocess_on_other_shapes():
     names = ["logits", "image_sizes", "output_sizes", "sem_seg"]
     fn = OnnxFunction(
-        Resize(), [_logits(2, [16, 16], seed=0), torch.tensor([[16, 12], [8, 16]]), torch.tensor([[20, 10], [8, 30]])],
+        Function(resize_to_outputs), [_logits(2, [16, 16], seed=0), torch.tensor([[16, 12], [8, 16]]), torch.tensor([[20, 10], [8, 30]])],
         names[:3], names[3:], dynamic(names, [0, 2, 3], [0], [0], [0, 2, 3]),
     )
     assert op_types(fn.model).count("GridSample") == 1
