@@ -1,5 +1,6 @@
-"""``detections.fast_rcnn_detections``: box-head post-processing of a whole batch in the graph,
-against detectron2's ``FastRCNNOutputLayers.inference`` (``fast_rcnn_inference``) image by image."""
+"""``detections.decode_predictions`` + ``fast_rcnn_detections``: box-head post-processing of a whole
+batch in the graph, against detectron2's ``FastRCNNOutputLayers.inference`` (``predict_boxes``,
+``predict_probs``, ``fast_rcnn_inference``) image by image."""
 
 from typing import List
 
@@ -43,6 +44,22 @@ def _case(counts: List[int], p: int, agnostic: bool, seed: int):
         logits[1, 0] = float("inf")
         deltas[2, 0] = float("nan")
     return (logits, deltas), proposals, valid, image_sizes
+
+
+def _detections(predictor, predictions, proposals, valid, image_sizes):
+    """The lowering as the ROI heads call it: decode the regions, then the detections."""
+    boxes, probs = decode_predictions(predictor, predictions, proposals.reshape(-1, 4))
+    return fast_rcnn_detections(predictor, boxes, probs, valid, image_sizes)
+
+
+def test_decode_predictions_equals_predict_boxes_and_predict_probs():
+    for agnostic, sigmoid in [(False, False), (True, True)]:
+        predictor = _predictor(agnostic=agnostic, sigmoid=sigmoid)
+        predictions, proposals, _, _ = _case([4, 4], 4, agnostic, seed=7)
+        instances = [Instances((80, 80), proposal_boxes=Boxes(p)) for p in proposals]
+        boxes, probs = decode_predictions(predictor, predictions, proposals.reshape(-1, 4))
+        torch.testing.assert_close(boxes, torch.cat(predictor.predict_boxes(predictions, instances)), rtol=0, atol=0, equal_nan=True)
+        torch.testing.assert_close(probs, torch.cat(predictor.predict_probs(predictions, instances)), rtol=0, atol=0, equal_nan=True)
 
 
 def _reference(predictor, predictions, proposals, valid, image_sizes) -> List[Instances]:
