@@ -93,8 +93,7 @@ def _assert_matches(predictor, outputs, predictions, proposals, valid, image_siz
 def test_torch_equals_fast_rcnn_inference(topk, agnostic, sigmoid):
     predictor = _predictor(topk, agnostic, sigmoid)
     predictions, proposals, valid, image_sizes = _case([6, 3, 0], 8, agnostic, seed=topk + 10 * agnostic)
-    boxes, probs = decode_predictions(predictor, predictions, proposals.reshape(-1, 4))
-    outputs = fast_rcnn_detections(predictor, boxes, probs, valid, image_sizes)
+    outputs = _detections(predictor, predictions, proposals, valid, image_sizes)
     expected_k = 8 * NUM_CLASSES if topk < 0 else min(topk, 8 * NUM_CLASSES)
     assert outputs[1].shape == (3, expected_k)
     assert (outputs[1][2] == NEG_INF).all()  # an image without proposals has no detections
@@ -107,8 +106,7 @@ class Detections(nn.Module):
         self.predictor = predictor
 
     def forward(self, logits, deltas, proposals, valid, image_sizes):
-        boxes, probs = decode_predictions(self.predictor, (logits, deltas), proposals.reshape(-1, 4))
-        return fast_rcnn_detections(self.predictor, boxes, probs, valid, image_sizes)
+        return _detections(self.predictor, (logits, deltas), proposals, valid, image_sizes)
 
 
 @pytest.mark.parametrize("agnostic", [False, True])
