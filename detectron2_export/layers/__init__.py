@@ -1,7 +1,7 @@
 """detectron2.layers: building blocks shared by backbones and heads."""
 
 from .aspp import ASPP
-from .batch_norm import FrozenBatchNorm2d, LayerNorm, NaiveSyncBatchNorm, get_norm
+from .batch_norm import CycleBatchNormList, FrozenBatchNorm2d, LayerNorm, NaiveSyncBatchNorm, get_norm
 from .blocks import CNNBlockBase, DepthwiseSeparableConv2d
 from .deform_conv import DeformConv, ModulatedDeformConv
 from .losses import ciou_loss, diou_loss
@@ -29,6 +29,7 @@ __all__ = [
     "ASPP",
     "BatchNorm2d",
     "CNNBlockBase",
+    "CycleBatchNormList",
     "Conv2d",
     "ConvTranspose2d",
     "DeformConv",

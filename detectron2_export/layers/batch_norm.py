@@ -10,7 +10,7 @@ from torch import nn
 
 from .wrappers import BatchNorm2d
 
-__all__ = ["FrozenBatchNorm2d", "LayerNorm", "NaiveSyncBatchNorm", "get_norm"]
+__all__ = ["CycleBatchNormList", "FrozenBatchNorm2d", "LayerNorm", "NaiveSyncBatchNorm", "get_norm"]
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +143,33 @@ class NaiveSyncBatchNorm(BatchNorm2d):
                 "NaiveSyncBatchNorm: training with world_size>1, expected inference or a single process"
             )
         return super().forward(input)
+
+
+class CycleBatchNormList(nn.ModuleList):
+    """``length`` BatchNorms without affine, used in turn (call k uses norm k % length), then one
+    shared affine: detectron2's "domain-specific" BN of dense heads shared across FPN levels
+    (one set of statistics per level). State dict: ``<k>.running_mean`` ..., ``weight``, ``bias``.
+    """
+
+    def __init__(self, length: int, bn_class: Callable[..., nn.Module] = nn.BatchNorm2d, **kwargs):
+        affine = kwargs.pop("affine", True)
+        super().__init__([bn_class(**kwargs, affine=False) for _ in range(length)])
+        self._affine = affine
+        if affine:
+            channels = self[0].num_features
+            self.weight = nn.Parameter(torch.ones(channels))
+            self.bias = nn.Parameter(torch.zeros(channels))
+        self._pos = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ret = self[self._pos](x)
+        self._pos = (self._pos + 1) % len(self)
+        if not self._affine:
+            return ret
+        return ret * self.weight.reshape(1, -1, 1, 1) + self.bias.reshape(1, -1, 1, 1)
+
+    def extra_repr(self) -> str:
+        return f"affine={self._affine}"
 
 
 class LayerNorm(nn.Module):

@@ -113,3 +113,29 @@ def test_layer_norm_over_channels():
     x = torch.randn(2, 3, 4, 5)
     ref = F.layer_norm(x.permute(0, 2, 3, 1), (3,), eps=1e-6).permute(0, 3, 1, 2)
     torch.testing.assert_close(ln(x), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_cycle_batch_norm_list_uses_one_statistics_set_per_call():
+    from detectron2_export.layers import CycleBatchNormList
+
+    norm = CycleBatchNormList(length=3, num_features=2).eval()
+    assert list(norm.state_dict())[:3] == ["weight", "bias", "0.running_mean"]
+    assert "2.num_batches_tracked" in norm.state_dict() and "0.weight" not in norm.state_dict()
+    with torch.no_grad():
+        for k, bn in enumerate(norm):
+            bn.running_mean.copy_(torch.tensor([k, -k], dtype=torch.float32))
+            bn.running_var.copy_(torch.tensor([4.0, 1.0]) * (k + 1))
+        norm.weight.copy_(torch.tensor([2.0, 3.0]))
+        norm.bias.copy_(torch.tensor([0.5, -1.0]))
+    x = torch.arange(8.0).reshape(1, 2, 2, 2)
+    for call in range(5):  # levels 0, 1, 2, 0, 1
+        k = call % 3
+        mean = torch.tensor([k, -k], dtype=torch.float32).view(1, 2, 1, 1)
+        var = (torch.tensor([4.0, 1.0]) * (k + 1)).view(1, 2, 1, 1)
+        expected = (x - mean) / torch.sqrt(var + 1e-5) * torch.tensor([2.0, 3.0]).view(1, 2, 1, 1) + torch.tensor(
+            [0.5, -1.0]
+        ).view(1, 2, 1, 1)
+        torch.testing.assert_close(norm(x), expected)
+    plain = CycleBatchNormList(length=2, num_features=2, affine=False).eval()
+    assert "weight" not in plain.state_dict() and "affine=False" in repr(plain)
+    torch.testing.assert_close(plain(x), torch.nn.functional.batch_norm(x, torch.zeros(2), torch.ones(2)))

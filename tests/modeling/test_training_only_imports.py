@@ -14,7 +14,7 @@ from detectron2_export.utils.training_only import TrainingOnlyError, training_on
 # module (detectron2_export.X for detectron2.X) -> the public names detectron2 defines there
 UPSTREAM_NAMES = {
     "layers": [
-        "ASPP", "BatchNorm2d", "CNNBlockBase", "Conv2d", "ConvTranspose2d", "DeformConv",
+        "ASPP", "BatchNorm2d", "CNNBlockBase", "Conv2d", "ConvTranspose2d", "CycleBatchNormList", "DeformConv",
         "DepthwiseSeparableConv2d", "FrozenBatchNorm2d", "Linear", "ModulatedDeformConv", "NaiveSyncBatchNorm",
         "ROIAlign", "ROIAlignRotated", "ShapeSpec", "batched_nms", "batched_nms_rotated", "cat", "ciou_loss",
         "cross_entropy", "diou_loss", "empty_input_loss_func_wrapper", "get_norm", "interpolate",
