@@ -124,8 +124,9 @@ def export_tracing(model: nn.Module, inputs: list[dict], fmt: str, output_dir: s
         import onnx
 
         from ..export.onnx import OnnxRuntimeModel, export_onnx
+        from ..export.onnx.export import required_opset
 
-        onnx_model = export_onnx(cfg, model, inputs[:1])
+        onnx_model = export_onnx(cfg, model, inputs[:1], opset=required_opset(model))
         onnx.save(onnx_model, os.path.join(output_dir, "model.onnx"))
         return OnnxRuntimeModel(onnx_model)
 

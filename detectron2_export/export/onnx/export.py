@@ -18,6 +18,7 @@ from torch import nn
 from ...errors import ExportError
 from .io import INPUT_NAMES, batch_inputs, dynamic_axes
 from .meta_arch import lower_model
+from .ops.deform_conv import DEFORM_CONV_OPSET, has_deform_conv, register_deform_conv
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +71,11 @@ def check_standard(model: onnx.ModelProto, where: str = "export_onnx") -> None:
             raise ExportError(f"{where}: node {node.name!r} is a {node.op_type}, expected no control flow")
 
 
+def required_opset(model: nn.Module) -> int:
+    """The lowest opset ``export_onnx`` accepts for ``model``: 17, or 19 with deformable convolutions."""
+    return DEFORM_CONV_OPSET if has_deform_conv(model) else 17
+
+
 def export_onnx(
     cfg: Any,
     model: nn.Module,
@@ -94,6 +100,13 @@ def export_onnx(
     """
     if opset < MIN_OPSET:
         raise ExportError(f"export_onnx: opset={opset}, expected >= {MIN_OPSET} (RoiAlign half_pixel, GridSample)")
+    if has_deform_conv(model):
+        if opset < DEFORM_CONV_OPSET:
+            raise ExportError(
+                f"export_onnx: opset={opset}, the model has deformable convolutions: expected opset >= "
+                f"{DEFORM_CONV_OPSET} (ONNX DeformConv); pass opset={DEFORM_CONV_OPSET}"
+            )
+        register_deform_conv(opset)
     model = copy.deepcopy(model).eval()
     lowered = lower_model(model, paste_masks=paste_masks)
     feeds = batch_inputs(inputs if not (dynamic_batch and len(inputs) == 1) else list(inputs) * 2)

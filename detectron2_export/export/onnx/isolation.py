@@ -7,7 +7,8 @@ Alone, the image would be padded only to its own size and convolutions would rea
 Forward pre-hooks on every module that reads neighbours (kernel > 1: convolutions and pools) zero
 each image's input beyond the extent that image has alone at that stride (ceil of its padded size
 over the stride, as stride-2 layers round up), which reproduces the zero padding exactly. Max pools
-are hooked too: detectron2's follow a ReLU, so 0 is the identity of their max. ResNet's stem calls
+are hooked too: detectron2's follow a ReLU, so 0 is the identity of their max. Deformable
+convolutions too: their samples beyond the extent then read 0, as out-of-bounds samples do alone. ResNet's stem calls
 ``F.max_pool2d`` itself, so the output of its ``conv1`` is zeroed instead (the ReLU keeps it 0).
 """
 
@@ -20,7 +21,9 @@ from torch import Tensor, nn
 
 
 def _reads_neighbours(module: nn.Module) -> bool:
-    if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+    from ...layers.deform_conv import DeformConv, ModulatedDeformConv
+
+    if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, DeformConv, ModulatedDeformConv)):
         kernel = module.kernel_size if isinstance(module.kernel_size, tuple) else (module.kernel_size,) * 2
         return max(kernel) > 1
     return False
