@@ -122,3 +122,13 @@ def test_onnx_all_masked_gives_no_triples(exported):
     boxes, scores = _random_case(2, 3, 5, seed=9)
     got = exported(boxes, torch.full_like(scores, NEG_INF))[0]
     assert got.shape == (0, 3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_torch_runs_on_the_device_of_its_inputs():
+    """A model on the GPU is traced on the GPU: the eager forward must keep its tensors there."""
+    boxes, scores = _random_case(2, 3, 8, seed=4)
+    kept = non_max_suppression(boxes.cuda(), scores.cuda(), 3, 0.5)
+    assert kept.device.type == "cuda"
+    assert kept.cpu().tolist() == _greedy_reference(boxes, scores, 3, 0.5)
+    assert non_max_suppression(boxes.cuda(), torch.full_like(scores, NEG_INF).cuda(), 3, 0.5).device.type == "cuda"
