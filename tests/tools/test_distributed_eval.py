@@ -187,3 +187,13 @@ def test_bad_launch_flags(capsys, tmp_path, flags, message):
     err = capsys.readouterr().err.splitlines()[-1]
     assert status == 1 and err.startswith("caffe2_converter.py: error: ") and message in err
     assert only_entries(tmp_path) == []
+
+
+def test_machine_that_does_not_join_ends_the_run_naming_it(capsys, tmp_path):
+    url = free_url()
+    flags = ["--run-eval", "--num-machines", "2", "--machine-rank", "0", "--dist-url", url, "--connect-timeout", "2"]
+    status = cli(["--config-file", CONFIG, "--output", str(tmp_path / "out")] + flags + SMALL_OPTS)
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert status == 1
+    assert err.startswith(f"caffe2_converter.py: error: machine 1 (rank 1) did not join {url} within 2 s")
+    assert only_entries(tmp_path) == []
