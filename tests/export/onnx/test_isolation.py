@@ -192,6 +192,32 @@ def test_group_norm_statistics_of_a_smaller_image_are_its_own():
     assert _max_difference_to_alone(model, isolation, sizes, outputs) <= ATOL
 
 
+class BilinearUpsampling(nn.Module):
+    """Conv, ReLU, 2x bilinear upsampling (``align_corners=False``), conv: the levels of detectron2's
+    semantic FPN head (``nn.Upsample``) and its final ``F.interpolate`` to the input stride."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(3)
+        self.down = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+        self.up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
+        self.head = nn.Conv2d(4, 2, 3, padding=1)
+        nn.init.uniform_(self.down.bias, 0.2, 0.5)
+
+    def forward(self, x):
+        return (self.head(self.up(torch.relu(self.down(x)))),)
+
+
+def test_bilinear_upsampling_of_a_smaller_image_reads_only_its_own_extent():
+    """The last upsampled row of an image (source position extent - 0.25) interpolates with the row
+    beyond its extent: alone that sample is clamped to the edge row, in a batch it reads padding."""
+    model = BilinearUpsampling().eval()
+    isolation = BatchIsolation([model])
+    sizes = [[32, 32], [16, 24]]
+    outputs = _run(model, isolation, _batch(_images(sizes, seed=0)), torch.tensor(sizes))
+    assert _max_difference_to_alone(model, isolation, sizes, outputs) <= ATOL
+
+
 def test_replicate_edges_hand_case():
     """Stride 2, padded size (3, 4): the alone extent is 2 x 2, so row 2 and column 2 take the
     values of row 1 and column 1; everything else is unchanged."""
