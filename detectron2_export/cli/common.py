@@ -107,13 +107,21 @@ def add_launch_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def launch_from_args(main_func: Callable[..., Any], args: argparse.Namespace, device: str, main_args: Sequence = ()) -> Any:
+def launch_from_args(
+    main_func: Callable[..., Any],
+    args: argparse.Namespace,
+    device: str,
+    main_args: Sequence = (),
+    *,
+    single_process_only: str | None = None,
+) -> Any:
     """Run ``main_func(*main_args)`` on every process the launch flags ask for (here, in this process,
     when there is one); returns its result on rank 0, None on the other machines.
 
     ``device`` is ``MODEL.DEVICE``: cuda means one process per GPU (``--num-gpus``), cpu means
     ``--num-workers`` processes. More than one process needs ``--run-eval``: only the evaluation
-    is shared, the export runs once (:func:`export_once`).
+    is shared, the export runs once (:func:`export_once`). ``single_process_only``: why this run
+    cannot be shared (an error if the flags ask for more than one process).
     """
     from ..engine import launch
 
@@ -129,6 +137,8 @@ def launch_from_args(main_func: Callable[..., Any], args: argparse.Namespace, de
     if args.threads_per_worker is not None and args.threads_per_worker < 1:
         raise CLIError(f"--threads-per-worker={args.threads_per_worker}, expected an int >= 1")
     world_size = per_machine * args.num_machines
+    if world_size > 1 and single_process_only:
+        raise CLIError(f"{world_size} processes: {single_process_only}; drop the launch flags")
     if world_size > 1 and not args.run_eval:
         raise CLIError(
             f"{world_size} processes without --run-eval: the processes share the evaluation only "

@@ -9,6 +9,7 @@ The reference is the single-process run in this process, with 1 torch thread lik
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import queue
@@ -23,6 +24,7 @@ import numpy as np
 import pytest
 
 from detectron2_export.cli.caffe2_converter import cli, main
+from detectron2_export.cli.common import CLIError, add_launch_arguments, launch_from_args
 from detectron2_export.data import DatasetCatalog, MetadataCatalog
 from detectron2_export.export import Caffe2Model
 
@@ -197,3 +199,14 @@ def test_machine_that_does_not_join_ends_the_run_naming_it(capsys, tmp_path):
     assert status == 1
     assert err.startswith(f"caffe2_converter.py: error: machine 1 (rank 1) did not join {url} within 2 s")
     assert only_entries(tmp_path) == []
+
+
+def test_run_that_cannot_be_shared_refuses_several_processes():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--run-eval", action="store_true")
+    add_launch_arguments(parser)
+    args = parser.parse_args(["--run-eval", "--num-workers", "2"])
+    with pytest.raises(CLIError, match=r"^2 processes: this format is evaluated in one process; drop the launch flags$"):
+        launch_from_args(print, args, "cpu", single_process_only="this format is evaluated in one process")
+    # one process: the function runs here
+    assert launch_from_args(len, parser.parse_args([]), "cpu", ("abc",), single_process_only="any reason") == 3
