@@ -131,8 +131,8 @@ def main() -> None:
           f"vs {per_image[slower].wall:.3f} s, {per_image[faster].wall / per_image[slower].wall:.2f}x)")
 
     sizes = " ".join(f"{h}x{w}" for h, w in BATCH_SIZES)
-    print(f"{f'batch of {len(BATCH_SIZES)} ({sizes}), median of {args.batch_repeats}':<48}"
-          f"{'wall s':>9}{'img/s':>8}{'x eager':>9}{'CPU s':>9}")
+    print(f"batch of {len(BATCH_SIZES)} images in one call ({sizes}):")
+    print(f"{f'per batch, median of {args.batch_repeats}':<48}{'wall s':>9}{'img/s':>8}{'x eager':>9}{'CPU s':>9}")
     for name, t in per_batch.items():
         print(f"{labels[name]:<48}{t.wall:>9.3f}{len(BATCH_SIZES) / t.wall:>8.3f}"
               f"{per_batch['eager'].wall / t.wall:>8.2f}x{t.cpu:>9.3f}")
