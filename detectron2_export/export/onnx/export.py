@@ -109,10 +109,9 @@ def export_onnx(
         register_deform_conv(opset)
     model = copy.deepcopy(model).eval()
     lowered = lower_model(model, paste_masks=paste_masks)
-    feeds = batch_inputs(inputs if not (dynamic_batch and len(inputs) == 1) else list(inputs) * 2)
+    feeds = batch_inputs(inputs)
     args = tuple(torch.from_numpy(feeds[name]) for name in INPUT_NAMES)
-    with torch.no_grad():
-        lowered(*args)  # fixes output_names
+    lowered.calibrate(args[0].shape[1])
     buffer = io.BytesIO()
     start = time.perf_counter()
     with torch.no_grad(), warnings.catch_warnings():

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from ...errors import ExportError
 from ...utils.registry import Registry
 from .dense import dense_detections
-from .isolation import BatchIsolation, replicate_edges
+from .isolation import CALIBRATION_SIZE, BatchIsolation, replicate_edges
 from .masks import paste_masks
 from .postprocess import rescale_detections
 from .preprocess import normalize_and_pad, padded_sizes
@@ -47,7 +47,7 @@ class LoweredModel(nn.Module):
         self.model = model
         self.paste_masks = paste_masks
         self.size_divisibility = size_divisibility(model.backbone)
-        self.output_names: List[str] = []
+        self.output_names: List[str] = self.outputs()
         dense_parts = [getattr(model, name, None) for name in ("backbone", "proposal_generator", "head", "sem_seg_head")]
         self.isolation = BatchIsolation([m for m in dense_parts if isinstance(m, nn.Module)])
 
@@ -73,11 +73,29 @@ class LoweredModel(nn.Module):
             outputs["pred_masks"] = paste_masks(outputs["pred_masks"], boxes, output_sizes)
         return outputs
 
+    def outputs(self) -> List[str]:
+        """The graph's output names, in order (known before tracing: the exporter names them)."""
+        raise NotImplementedError
+
+    def calibrate(self, channels: int) -> None:
+        """Measure the strides of the batch-isolation hooks on one eager pass over a blank canvas."""
+        size = CALIBRATION_SIZE
+        canvas = self.model.pixel_mean.expand(channels, size, size)[None].to(torch.float32)
+        sizes = torch.tensor([[size, size]])
+        with torch.no_grad(), self.isolation.calibrating():
+            self(canvas, sizes, sizes)
+
+    def instance_outputs(self, roi_heads=None) -> List[str]:
+        names = list(INSTANCE_OUTPUTS)
+        if roi_heads is not None and roi_heads.mask_on:
+            names.append("pred_masks")
+        if roi_heads is not None and roi_heads.keypoint_on:
+            names += ["heatmap_boxes", "pred_keypoint_heatmaps"]
+        return names
+
     def ordered(self, outputs: Dict[str, Tensor]) -> Tuple[Tensor, ...]:
-        if not self.output_names:
-            self.output_names = [k for k in INSTANCE_OUTPUTS if k in outputs] + sorted(
-                k for k in outputs if k not in INSTANCE_OUTPUTS
-            )
+        if set(outputs) != set(self.output_names):
+            raise ExportError(f"export_onnx: outputs {sorted(outputs)}, expected {sorted(self.output_names)}")
         return tuple(outputs[k] for k in self.output_names)
 
 
@@ -90,6 +108,10 @@ class GeneralizedRCNN(LoweredModel):
         if model.proposal_generator is None:
             raise ExportError("export_onnx: GeneralizedRCNN without a proposal generator (precomputed proposals) is not lowered")
         self.roi_heads = roi_heads_lowering(model.roi_heads)
+        self.output_names = self.outputs()
+
+    def outputs(self) -> List[str]:
+        return self.instance_outputs(getattr(self, "roi_heads", None))
 
     def detect(self, features: Dict[str, Tensor], image_sizes: Tensor) -> Dict[str, Tensor]:
         rpn = self.model.proposal_generator
@@ -107,6 +129,9 @@ class GeneralizedRCNN(LoweredModel):
 class PanopticFPN(GeneralizedRCNN):
     """Instances and semantic logits; the panoptic combination runs in :class:`OnnxRuntimeModel`."""
 
+    def outputs(self) -> List[str]:
+        return super().outputs() + ["sem_seg"]
+
     def forward(self, images: Tensor, image_sizes: Tensor, output_sizes: Tensor) -> Tuple[Tensor, ...]:
         features = self.features(images, image_sizes)
         outputs = self.instances(self.detect(features, image_sizes), image_sizes, output_sizes)
@@ -119,6 +144,9 @@ class PanopticFPN(GeneralizedRCNN):
 class SemanticSegmentor(LoweredModel):
     """Semantic logits at the output sizes."""
 
+    def outputs(self) -> List[str]:
+        return ["sem_seg"]
+
     def forward(self, images: Tensor, image_sizes: Tensor, output_sizes: Tensor) -> Tuple[Tensor, ...]:
         sem_seg, _ = self.model.sem_seg_head(self.features(images, image_sizes), None)
         return self.ordered({"sem_seg": resize_to_outputs(sem_seg, image_sizes, output_sizes)})
@@ -127,6 +155,9 @@ class SemanticSegmentor(LoweredModel):
 @ONNX_LOWERING_REGISTRY.register()
 class RetinaNet(LoweredModel):
     """Dense detections: per-level candidates, NMS per class, top detections (FCOS alike)."""
+
+    def outputs(self) -> List[str]:
+        return self.instance_outputs()
 
     def forward(self, images: Tensor, image_sizes: Tensor, output_sizes: Tensor) -> Tuple[Tensor, ...]:
         model = self.model

@@ -23,8 +23,8 @@ def _level_params(pooler) -> list[tuple[int, float, int, bool]]:
                 "(ONNX MaxRoiPool and rotated RoIAlign are not lowered)"
             )
         size = level_pooler.output_size
-        size = size if isinstance(size, int) else size[0]
-        params.append((int(size), float(level_pooler.spatial_scale), int(level_pooler.sampling_ratio), bool(level_pooler.aligned)))
+        size = (size, size) if isinstance(size, int) else tuple(size)
+        params.append((tuple(int(s) for s in size), float(level_pooler.spatial_scale), int(level_pooler.sampling_ratio), bool(level_pooler.aligned)))
     return params
 
 
@@ -45,9 +45,9 @@ def pool(pooler, features: List[Tensor], boxes: Tensor, batch_indices: Tensor) -
         return roi_align(features[0], boxes, batch_indices, *params[0])
 
     levels = assign_levels(boxes, pooler)
-    size = params[0][0]
+    height, width = params[0][0]
     output = torch.zeros(
-        (boxes.shape[0], features[0].shape[1], size, size), dtype=features[0].dtype, device=features[0].device
+        (boxes.shape[0], features[0].shape[1], height, width), dtype=features[0].dtype, device=features[0].device
     )
     for level, (feature, level_params) in enumerate(zip(features, params)):
         index = torch.nonzero(levels == level)[:, 0]

@@ -27,9 +27,9 @@ class _NonMaxSuppression(torch.autograd.Function):
                 candidates = torch.nonzero(scores[n, c] > SCORE_FLOOR)[:, 0]
                 keep = candidates[nms(boxes[n, candidates], scores[n, c, candidates], iou_threshold)]
                 keep = keep[:max_per_class]
-                prefix = torch.tensor([n, c], dtype=torch.int64).expand(len(keep), 2)
+                prefix = torch.tensor([n, c], dtype=torch.int64, device=keep.device).expand(len(keep), 2)
                 kept.append(torch.cat([prefix, keep[:, None]], dim=1))
-        return torch.cat(kept) if kept else torch.zeros((0, 3), dtype=torch.int64)
+        return torch.cat(kept) if kept else torch.zeros((0, 3), dtype=torch.int64, device=boxes.device)
 
     @staticmethod
     def symbolic(g, boxes, scores, max_per_class: int, iou_threshold: float):

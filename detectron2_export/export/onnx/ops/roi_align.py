@@ -16,7 +16,7 @@ class _RoiAlign(torch.autograd.Function):
         features: Tensor,
         boxes: Tensor,
         batch_indices: Tensor,
-        output_size: int,
+        output_size: tuple[int, int],
         spatial_scale: float,
         sampling_ratio: int,
         aligned: bool,
@@ -25,7 +25,7 @@ class _RoiAlign(torch.autograd.Function):
         return tv_roi_align(features, rois, output_size, spatial_scale, sampling_ratio, aligned)
 
     @staticmethod
-    def symbolic(g, features, boxes, batch_indices, output_size: int, spatial_scale: float, sampling_ratio: int, aligned: bool):
+    def symbolic(g, features, boxes, batch_indices, output_size, spatial_scale: float, sampling_ratio: int, aligned: bool):
         return g.op(
             "RoiAlign",
             features,
@@ -33,8 +33,8 @@ class _RoiAlign(torch.autograd.Function):
             batch_indices,
             coordinate_transformation_mode_s="half_pixel" if aligned else "output_half_pixel",
             mode_s="avg",
-            output_height_i=output_size,
-            output_width_i=output_size,
+            output_height_i=output_size[0],
+            output_width_i=output_size[1],
             sampling_ratio_i=sampling_ratio,
             spatial_scale_f=spatial_scale,
         )
@@ -44,11 +44,12 @@ def roi_align(
     features: Tensor,
     boxes: Tensor,
     batch_indices: Tensor,
-    output_size: int,
+    output_size,
     spatial_scale: float,
     sampling_ratio: int,
     aligned: bool,
 ) -> Tensor:
-    """Pool (R, C, output_size, output_size) from (N, C, H, W) ``features`` for (R, 4) XYXY ``boxes``
+    """Pool (R, C, output_size[0], output_size[1]) (an int: square) from (N, C, H, W) ``features`` for (R, 4) XYXY ``boxes``
     in input pixels, box r taken from image ``batch_indices[r]`` (int64); torchvision's semantics."""
-    return _RoiAlign.apply(features, boxes, batch_indices, output_size, spatial_scale, sampling_ratio, aligned)
+    size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+    return _RoiAlign.apply(features, boxes, batch_indices, size, spatial_scale, sampling_ratio, aligned)
