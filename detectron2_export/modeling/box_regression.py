@@ -7,28 +7,19 @@ box size and log-scale size ratios, each multiplied by a per-coordinate weight.
 from __future__ import annotations
 
 import math
-from typing import Any, Tuple
+from typing import Tuple
 
 import torch
 
-from ..utils.training_only import training_only_function
+from ..utils.training_only import lazy_fvcore_nn, training_only_function
 
 __all__ = ["Box2BoxTransform", "Box2BoxTransformRotated", "Box2BoxTransformLinear"]
 
 # The box regression loss of the dense detectors (RetinaNet, FCOS): training only.
 _dense_box_regression_loss = training_only_function(__name__, "_dense_box_regression_loss")
 
-_FVCORE_LOSSES = ("giou_loss", "smooth_l1_loss")
-
-
-def __getattr__(name: str) -> Any:
-    """detectron2 imports fvcore's ``giou_loss`` and ``smooth_l1_loss`` into this module; they are
-    loaded on first use, because importing ``fvcore.nn`` scripts its focal losses."""
-    if name in _FVCORE_LOSSES:
-        import fvcore.nn
-
-        return getattr(fvcore.nn, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# detectron2 imports fvcore's giou_loss and smooth_l1_loss into this module
+__getattr__ = lazy_fvcore_nn(__name__, ("giou_loss", "smooth_l1_loss"))
 
 _DEFAULT_SCALE_CLAMP = math.log(1000.0 / 16)
 """Largest dw/dh fed to exp(): a box can grow at most 1000/16 = 62.5 times."""

@@ -11,7 +11,7 @@ from typing import Any, Callable, NoReturn
 
 from ..errors import Detectron2ExportError
 
-__all__ = ["TrainingOnlyError", "training_only_function", "training_only_class"]
+__all__ = ["TrainingOnlyError", "training_only_function", "training_only_class", "lazy_fvcore_nn"]
 
 
 class TrainingOnlyError(Detectron2ExportError, NotImplementedError):
@@ -50,3 +50,17 @@ def training_only_class(module: str, name: str, base: type = object) -> type:
         {"__init__": __init__, "__module__": module, "__qualname__": name,
          "__doc__": "Training-only in detectron2; raises TrainingOnlyError here."},
     )
+
+
+def lazy_fvcore_nn(module: str, names: tuple[str, ...]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` serving ``names`` from ``fvcore.nn`` on first use: detectron2 imports
+    fvcore's losses into some modules, and importing ``fvcore.nn`` scripts its focal losses (slow)."""
+
+    def __getattr__(name: str) -> Any:
+        if name in names:
+            import fvcore.nn
+
+            return getattr(fvcore.nn, name)
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+    return __getattr__

@@ -16,6 +16,7 @@ from ...config.configurable import configurable
 from ...errors import ConfigError
 from ...layers import ShapeSpec, batched_nms, get_norm
 from ...structures import Boxes, ImageList, Instances
+from ...utils.training_only import lazy_fvcore_nn
 from ..anchor_generator import build_anchor_generator
 from ..backbone import Backbone, build_backbone
 from ..box_regression import Box2BoxTransform
@@ -25,6 +26,9 @@ from .dense_detector import DenseDetector, permute_to_N_HWA_K
 __all__ = ["RetinaNet", "RetinaNetHead", "permute_to_N_HWA_K"]
 
 logger = logging.getLogger(__name__)
+
+# detectron2 imports fvcore's focal losses (training only) into this module
+__getattr__ = lazy_fvcore_nn(__name__, ("sigmoid_focal_loss", "sigmoid_focal_loss_jit"))
 
 
 @META_ARCH_REGISTRY.register()

@@ -21,6 +21,7 @@ from .roi_heads import (
     ROIHeads,
     StandardROIHeads,
     build_roi_heads,
+    select_foreground_proposals,
 )
 
 __all__ = [
@@ -42,4 +43,5 @@ __all__ = [
     "Res5ROIHeads",
     "StandardROIHeads",
     "build_roi_heads",
+    "select_foreground_proposals",
 ]

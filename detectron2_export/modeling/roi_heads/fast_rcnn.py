@@ -16,10 +16,13 @@ from torch.nn import functional as F
 from detectron2_export.config import configurable
 from detectron2_export.layers import ShapeSpec, batched_nms, cat
 from detectron2_export.structures import Boxes, Instances
+from detectron2_export.utils.training_only import training_only_function
 
 from ..box_regression import Box2BoxTransform
 
 __all__ = ["fast_rcnn_inference", "fast_rcnn_inference_single_image", "FastRCNNOutputLayers"]
+
+_log_classification_stats = training_only_function(__name__, "_log_classification_stats")
 
 
 def fast_rcnn_inference(

@@ -14,6 +14,7 @@ from detectron2_export.config import configurable
 from detectron2_export.layers import Conv2d, ConvTranspose2d, cat, interpolate
 from detectron2_export.structures import Instances, heatmaps_to_keypoints
 from detectron2_export.utils.registry import Registry
+from detectron2_export.utils.training_only import training_only_function
 
 __all__ = [
     "ROI_KEYPOINT_HEAD_REGISTRY",
@@ -21,7 +22,10 @@ __all__ = [
     "BaseKeypointRCNNHead",
     "KRCNNConvDeconvUpsampleHead",
     "keypoint_rcnn_inference",
+    "keypoint_rcnn_loss",
 ]
+
+keypoint_rcnn_loss = training_only_function(__name__, "keypoint_rcnn_loss")
 
 ROI_KEYPOINT_HEAD_REGISTRY = Registry("ROI_KEYPOINT_HEAD")
 ROI_KEYPOINT_HEAD_REGISTRY.__doc__ = """

@@ -21,6 +21,7 @@ from detectron2_export.layers import (
 )
 from detectron2_export.structures import Instances
 from detectron2_export.utils.registry import Registry
+from detectron2_export.utils.training_only import training_only_function
 
 from ..weight_init import c2_msra_fill
 
@@ -29,8 +30,11 @@ __all__ = [
     "MaskRCNNConvUpsampleHead",
     "build_mask_head",
     "mask_rcnn_inference",
+    "mask_rcnn_loss",
     "ROI_MASK_HEAD_REGISTRY",
 ]
+
+mask_rcnn_loss = training_only_function(__name__, "mask_rcnn_loss")
 
 ROI_MASK_HEAD_REGISTRY = Registry("ROI_MASK_HEAD")
 ROI_MASK_HEAD_REGISTRY.__doc__ = """

@@ -15,6 +15,7 @@ from detectron2_export.config import configurable
 from detectron2_export.layers import ShapeSpec
 from detectron2_export.structures import Boxes, ImageList, Instances
 from detectron2_export.utils.registry import Registry
+from detectron2_export.utils.training_only import training_only_function
 
 from ..backbone.resnet import BottleneckBlock, ResNet
 from ..poolers import ROIPooler
@@ -23,7 +24,13 @@ from .fast_rcnn import FastRCNNOutputLayers
 from .keypoint_head import build_keypoint_head
 from .mask_head import build_mask_head
 
-__all__ = ["ROI_HEADS_REGISTRY", "build_roi_heads", "ROIHeads", "Res5ROIHeads", "StandardROIHeads"]
+__all__ = [
+    "ROI_HEADS_REGISTRY", "build_roi_heads", "ROIHeads", "Res5ROIHeads", "StandardROIHeads",
+    "select_foreground_proposals", "select_proposals_with_visible_keypoints",
+]
+
+select_foreground_proposals = training_only_function(__name__, "select_foreground_proposals")
+select_proposals_with_visible_keypoints = training_only_function(__name__, "select_proposals_with_visible_keypoints")
 
 ROI_HEADS_REGISTRY = Registry("ROI_HEADS")
 ROI_HEADS_REGISTRY.__doc__ = """
