@@ -4,12 +4,25 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from torch.utils.data import Sampler
+from torch.utils.data import BatchSampler, Sampler
 
 from ..errors import DatasetError
 from ..utils import comm
+from ..utils.training_only import training_only_class
 
-__all__ = ["InferenceSampler"]
+__all__ = [
+    "GroupedBatchSampler",
+    "TrainingSampler",
+    "RandomSubsetTrainingSampler",
+    "InferenceSampler",
+    "RepeatFactorTrainingSampler",
+]
+
+# The training loader's samplers: importable, TrainingOnlyError when built.
+TrainingSampler = training_only_class(__name__, "TrainingSampler", Sampler)
+RandomSubsetTrainingSampler = training_only_class(__name__, "RandomSubsetTrainingSampler", Sampler)
+RepeatFactorTrainingSampler = training_only_class(__name__, "RepeatFactorTrainingSampler", Sampler)
+GroupedBatchSampler = training_only_class(__name__, "GroupedBatchSampler", BatchSampler)
 
 
 class InferenceSampler(Sampler[int]):

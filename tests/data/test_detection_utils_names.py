@@ -96,3 +96,34 @@ def test_build_augmentation_is_the_test_resize():
     assert utils.build_transform_gen is utils.build_augmentation
     with pytest.raises(TrainingOnlyError, match="is_train=True, expected False"):
         utils.build_augmentation(cfg, is_train=True)
+
+
+SAMPLERS = ["TrainingSampler", "RandomSubsetTrainingSampler", "RepeatFactorTrainingSampler", "GroupedBatchSampler"]
+
+
+@pytest.mark.parametrize("name", SAMPLERS)
+def test_training_samplers_import_and_refuse_to_build(name):
+    from torch.utils.data import BatchSampler, Sampler
+
+    from detectron2_export.data import samplers
+
+    cls = getattr(samplers, name)
+    assert name in samplers.__all__
+    assert issubclass(cls, BatchSampler if name == "GroupedBatchSampler" else Sampler)
+    with pytest.raises(TrainingOnlyError, match=rf"^detectron2_export\.data\.samplers\.{name} is training-only"):
+        cls(10)
+
+
+def test_inference_sampler_unchanged_beside_them():
+    from detectron2_export.data.samplers import InferenceSampler
+
+    assert [list(InferenceSampler(5, rank=r, world_size=2)) for r in range(2)] == [[0, 1, 2], [3, 4]]
+
+
+@pytest.mark.parametrize("name", ["build_detection_train_loader", "build_batch_data_loader", "load_proposals_into_dataset"])
+def test_training_loader_names(name):
+    import detectron2_export.data as data
+
+    assert name in data.__all__
+    with pytest.raises(TrainingOnlyError, match=rf"^detectron2_export\.data\.build\.{name} is training-only"):
+        getattr(data, name)(get_cfg())
