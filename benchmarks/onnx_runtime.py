@@ -15,7 +15,7 @@ image resized to 800x1216). Prints, side by side in one process:
 * throughput of a batch of 4 different-size images in one call, eager vs onnxruntime.
 
 Run from the repository root: ``python3 benchmarks/onnx_runtime.py [--threads N] [--repeats R]``
-(about 4 minutes on an idle 2-core machine with the defaults).
+(with the defaults, 637 s on the shared 2-core machine at a load average of 4 to 6).
 """
 
 from __future__ import annotations
