@@ -120,7 +120,10 @@ def test_inference_sampler_unchanged_beside_them():
     assert [list(InferenceSampler(5, rank=r, world_size=2)) for r in range(2)] == [[0, 1, 2], [3, 4]]
 
 
-@pytest.mark.parametrize("name", ["build_detection_train_loader", "build_batch_data_loader", "load_proposals_into_dataset"])
+TRAINING_LOADER = ["build_detection_train_loader", "build_batch_data_loader", "load_proposals_into_dataset"]
+
+
+@pytest.mark.parametrize("name", TRAINING_LOADER)
 def test_training_loader_names(name):
     import detectron2_export.data as data
 

@@ -12,7 +12,8 @@ from detectron2_export.utils.training_only import TrainingOnlyError
 
 
 def test_upstream_names_import():
-    names = ["get_event_storage", "JSONWriter", "TensorboardXWriter", "CommonMetricPrinter", "EventStorage", "EventWriter"]
+    names = ["get_event_storage", "JSONWriter", "TensorboardXWriter", "CommonMetricPrinter", "EventStorage",
+             "EventWriter"]
     assert set(names) <= set(events.__all__) and all(hasattr(events, n) for n in names)
 
 
@@ -71,7 +72,8 @@ def test_images_and_histograms():
         (h,) = s._histograms
         # range [0, 4] in 4 bins of width 1: 0 | 1, 1 | - | 4
         assert h["bucket_counts"] == [1.0, 2.0, 0.0, 1.0] and h["bucket_limits"] == [1.0, 2.0, 3.0, 4.0]
-        assert (h["min"], h["max"], h["num"], h["sum"], h["sum_squares"], h["global_step"]) == (0.0, 4.0, 4, 6.0, 18.0, 3)
+        summary = (h["min"], h["max"], h["num"], h["sum"], h["sum_squares"], h["global_step"])
+        assert summary == (0.0, 4.0, 4, 6.0, 18.0, 3)
         s.clear_images()
         s.clear_histograms()
         assert s._vis_data == [] and s._histograms == []
