@@ -100,3 +100,26 @@ def level_features(n: int, channels: int, height: int, width: int, strides: Sequ
 def image_list(image_sizes: Sequence[Sequence[int]]) -> ImageList:
     """An ImageList with these image sizes, for heads that read only ``image_sizes``."""
     return ImageList(torch.zeros(len(image_sizes), 3, 1, 1), [tuple(s) for s in image_sizes])
+
+
+def assert_instances_reproduced(name: str, e, o, found_min: float = 0.99, mask_iou_min: float = 0.99,
+                                keypoint_tol: float = 0.01) -> None:
+    """Exported instances ``o`` reproduce eager ``e``: >= ``found_min`` of each found in the other
+    (same class, IoU >= 0.98, score within 0.01), matched masks (not mostly empty) of mean IoU >=
+    ``mask_iou_min``, keypoints within ``keypoint_tol`` pixels."""
+    from ..test_caffe2_export_models import match_detections
+
+    assert len(e) >= 5, f"{name}: the init gives too few eager detections ({len(e)}) for a meaningful test"
+    found, matched = match_detections(e, o)
+    found_back, _ = match_detections(o, e)
+    assert len(found) >= found_min * len(e), f"{name}: {len(found)}/{len(e)} eager detections found"
+    assert len(found_back) >= found_min * len(o), f"{name}: {len(found_back)}/{len(o)} found back"
+    if e.has("pred_masks"):
+        me, mo = e.pred_masks[found], o.pred_masks[matched]
+        assert me.dtype == mo.dtype == torch.bool and me.shape[1:] == mo.shape[1:] == e.image_size
+        assert float(me.flatten(1).any(1).float().mean()) >= 0.5, f"{name}: most eager masks are empty"
+        union = (me | mo).flatten(1).sum(1).float()
+        iou = torch.where(union > 0, (me & mo).flatten(1).sum(1).float() / union.clamp(min=1), torch.ones_like(union))
+        assert float(iou.mean()) >= mask_iou_min, f"{name}: mean mask IoU {float(iou.mean()):.4f}"
+    if e.has("pred_keypoints"):
+        torch.testing.assert_close(o.pred_keypoints[matched], e.pred_keypoints[found], atol=keypoint_tol, rtol=0)

@@ -1,4 +1,5 @@
-"""Model-level acceptance of the standard-ONNX export (issue 12) on six model-zoo architectures.
+"""Model-level acceptance of the standard-ONNX export (issue 12) on six model-zoo architectures and
+the semantic-segmentation one (Misc/semantic_R_50_FPN_1x).
 
 Each model is built with the deterministic random weights that give detections
 (``tests/export/test_caffe2_export_models.py``: ``build_random_model``), exported with
@@ -21,7 +22,8 @@ import torch
 
 from detectron2_export.export import OnnxRuntimeModel, export_onnx
 
-from ..test_caffe2_export_models import CONFIGS, _panoptic_labels, build_random_model, match_detections
+from ..test_caffe2_export_models import CONFIGS, _panoptic_labels, build_random_model
+from .helpers import assert_instances_reproduced
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +42,10 @@ class OnnxRun:
     batch: list[dict]  # OnnxRuntimeModel on [A, B] in one run
 
 
-@pytest.fixture(scope="module", params=CONFIGS, ids=[c.split("/")[1] for c in CONFIGS])
+ONNX_CONFIGS = CONFIGS + ["Misc/semantic_R_50_FPN_1x"]
+
+
+@pytest.fixture(scope="module", params=ONNX_CONFIGS, ids=[c.split("/")[1] for c in ONNX_CONFIGS])
 def run(request, tmp_path_factory) -> OnnxRun:
     cfg, model, inputs_a, inputs_b = build_random_model(request.param)
     with torch.no_grad():
@@ -66,20 +71,7 @@ def test_standard_onnx_file(run):
 
 def _assert_reproduced(name: str, want: dict, got: dict) -> None:
     if "instances" in want:
-        e, o = want["instances"], got["instances"]
-        assert len(e) >= 5, f"{name}: the init gives too few eager detections ({len(e)}) for a meaningful test"
-        found, matched = match_detections(e, o)
-        found_back, _ = match_detections(o, e)
-        assert len(found) >= FOUND_MIN * len(e), f"{name}: {len(found)}/{len(e)} eager detections found"
-        assert len(found_back) >= FOUND_MIN * len(o), f"{name}: {len(found_back)}/{len(o)} found back"
-        if e.has("pred_masks"):
-            me, mo = e.pred_masks[found], o.pred_masks[matched]
-            assert me.dtype == mo.dtype == torch.bool and me.shape[1:] == mo.shape[1:] == e.image_size
-            union = (me | mo).flatten(1).sum(1).float()
-            iou = torch.where(union > 0, (me & mo).flatten(1).sum(1).float() / union.clamp(min=1), torch.ones_like(union))
-            assert float(iou.mean()) >= MASK_IOU_MIN, f"{name}: mean mask IoU {float(iou.mean()):.4f}"
-        if e.has("pred_keypoints"):
-            torch.testing.assert_close(o.pred_keypoints[matched], e.pred_keypoints[found], atol=KEYPOINT_TOL, rtol=0)
+        assert_instances_reproduced(name, want["instances"], got["instances"], FOUND_MIN, MASK_IOU_MIN, KEYPOINT_TOL)
     if "sem_seg" in want:
         assert got["sem_seg"].shape == want["sem_seg"].shape
         agree = (got["sem_seg"].argmax(0) == want["sem_seg"].argmax(0)).float().mean()

@@ -16,9 +16,9 @@ import torch
 from detectron2_export.export import OnnxRuntimeModel, export_onnx
 from detectron2_export.export.onnx.export import required_opset
 
-from ..test_caffe2_export_models import match_detections
 from ..test_torchscript_models import sample_images
 from ..test_torchscript_zoo_models import CASCADE, DCONV, FCOS, REGNET, build_random_model
+from .helpers import assert_instances_reproduced
 
 pytestmark = pytest.mark.slow
 
@@ -50,22 +50,8 @@ def test_standard_onnx(run):
     assert (("", "DeformConv") in ops) == (name == DCONV)
 
 
-def _assert_matches(name, e, o):
-    assert len(e) >= 5, f"{name}: the init gives {len(e)} eager detections"
-    found, matched = match_detections(e, o)
-    found_back, _ = match_detections(o, e)
-    assert len(found) >= FOUND_MIN * len(e), f"{name}: {len(found)}/{len(e)} found"
-    assert len(found_back) >= FOUND_MIN * len(o), f"{name}: {len(found_back)}/{len(o)} found back"
-    if e.has("pred_masks"):
-        me, mo = e.pred_masks[found], o.pred_masks[matched]
-        assert float(me.flatten(1).any(1).float().mean()) >= 0.5, f"{name}: most eager masks are empty"
-        union = (me | mo).flatten(1).sum(1).float()
-        iou = torch.where(union > 0, (me & mo).flatten(1).sum(1).float() / union.clamp(min=1), torch.ones_like(union))
-        assert float(iou.mean()) >= MASK_IOU_MIN, f"{name}: mean mask IoU {float(iou.mean()):.4f}"
-
-
 @pytest.mark.parametrize("image", [0, 1], ids=["A", "B"])
 def test_reproduces_eager(run, image):
     name, _, eager, single, batch = run
-    _assert_matches(f"{name} image {'AB'[image]}", eager[image], single[image])
-    _assert_matches(f"{name} batch image {'AB'[image]}", single[image], batch[image])
+    assert_instances_reproduced(f"{name} image {'AB'[image]}", eager[image], single[image], FOUND_MIN, MASK_IOU_MIN)
+    assert_instances_reproduced(f"{name} batch image {'AB'[image]}", single[image], batch[image], FOUND_MIN, MASK_IOU_MIN)
