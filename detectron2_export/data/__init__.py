@@ -4,18 +4,20 @@ Importing this package registers the builtin datasets (``shapes_val``, ``coco_20
 """
 
 from . import transforms  # noqa: F401
-from .build import build_detection_test_loader, get_detection_dataset_dicts, trivial_batch_collator
+from .build import (
+    build_batch_data_loader,
+    build_detection_test_loader,
+    build_detection_train_loader,
+    get_detection_dataset_dicts,
+    load_proposals_into_dataset,
+    print_instances_class_histogram,
+    trivial_batch_collator,
+)
 from .catalog import DatasetCatalog, Metadata, MetadataCatalog
 from .common import DatasetFromList, MapDataset
 from .dataset_mapper import DatasetMapper
 from .samplers import InferenceSampler
 from . import datasets, detection_utils, samplers  # noqa: F401  (datasets registers the builtin ones)
-from ..utils.training_only import training_only_function
-
-# detectron2.data.build's training loader: importable, TrainingOnlyError when called
-build_detection_train_loader = training_only_function(f"{__name__}.build", "build_detection_train_loader")
-build_batch_data_loader = training_only_function(f"{__name__}.build", "build_batch_data_loader")
-load_proposals_into_dataset = training_only_function(f"{__name__}.build", "load_proposals_into_dataset")
 
 __all__ = [
     "DatasetCatalog",
@@ -30,5 +32,6 @@ __all__ = [
     "build_batch_data_loader",
     "load_proposals_into_dataset",
     "get_detection_dataset_dicts",
+    "print_instances_class_histogram",
     "trivial_batch_collator",
 ]

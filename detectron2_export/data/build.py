@@ -16,8 +16,22 @@ from .catalog import DatasetCatalog, MetadataCatalog
 from .common import DatasetFromList, MapDataset
 from .dataset_mapper import DatasetMapper
 from .samplers import InferenceSampler
+from ..utils.training_only import training_only_function
 
-__all__ = ["get_detection_dataset_dicts", "build_detection_test_loader", "trivial_batch_collator"]
+__all__ = [
+    "get_detection_dataset_dicts",
+    "build_detection_test_loader",
+    "trivial_batch_collator",
+    "print_instances_class_histogram",
+    "build_detection_train_loader",
+    "build_batch_data_loader",
+    "load_proposals_into_dataset",
+]
+
+# the training loader of detectron2.data.build: importable, TrainingOnlyError when called
+build_detection_train_loader = training_only_function(__name__, "build_detection_train_loader")
+build_batch_data_loader = training_only_function(__name__, "build_batch_data_loader")
+load_proposals_into_dataset = training_only_function(__name__, "load_proposals_into_dataset")
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +46,8 @@ def _check_metadata_consistency(key: str, dataset_names: Sequence[str]) -> None:
             )
 
 
-def _log_class_histogram(dataset_dicts: list[dict], class_names: Sequence[str]) -> None:
+def print_instances_class_histogram(dataset_dicts: list[dict], class_names: Sequence[str]) -> None:
+    """Log how many (non-crowd) instances of each class the dataset has, as detectron2 does."""
     counts = Counter(
         ann["category_id"] for d in dataset_dicts for ann in d.get("annotations", ()) if not ann.get("iscrowd", 0)
     )
@@ -78,7 +93,7 @@ def get_detection_dataset_dicts(
         class_names = MetadataCatalog.get(names[0]).get("thing_classes")
         if class_names is not None:
             _check_metadata_consistency("thing_classes", names)
-            _log_class_histogram(dicts, class_names)
+            print_instances_class_histogram(dicts, class_names)
     if not dicts:
         raise DatasetError(f"No valid data found in {','.join(names)}.")
     return dicts

@@ -126,7 +126,18 @@ TRAINING_LOADER = ["build_detection_train_loader", "build_batch_data_loader", "l
 @pytest.mark.parametrize("name", TRAINING_LOADER)
 def test_training_loader_names(name):
     import detectron2_export.data as data
+    import detectron2_export.data.build as build
 
-    assert name in data.__all__
+    assert name in data.__all__ and name in build.__all__ and getattr(data, name) is getattr(build, name)
     with pytest.raises(TrainingOnlyError, match=rf"^detectron2_export\.data\.build\.{name} is training-only"):
         getattr(data, name)(get_cfg())
+
+
+def test_print_instances_class_histogram(caplog):
+    """Non-crowd instances counted per class, as detectron2.data.build logs them."""
+    from detectron2_export.data.build import print_instances_class_histogram
+
+    dicts = [{"annotations": [{"category_id": 0}, {"category_id": 1, "iscrowd": 1}]}, {"annotations": [{"category_id": 0}]}]
+    with caplog.at_level("INFO", logger="detectron2_export.data.build"):
+        print_instances_class_histogram(dicts, ["a", "b"])
+    assert "a: 2, b: 0 (total 2)" in caplog.text
