@@ -26,19 +26,22 @@ from torch import Tensor, nn
 
 from ..evaluation import format_ap_table
 from ..structures import Boxes
+from ..utils import comm
 from .caffe2_converter import export_caffe2_tracing
 from .common import (
+    add_launch_arguments,
     add_output_arguments,
     CLIError,
     build_and_load_model,
     check_output_dir,
     evaluate,
+    export_once,
+    launch_from_args,
     run_main,
     sample_inputs_from_dataset,
     sample_inputs_from_image,
     setup_cfg,
     setup_logger,
-    staged_output_dir,
 )
 
 __all__ = ["get_parser", "ScriptableAdapter", "export_scripting", "export_tracing", "main", "cli"]
@@ -72,6 +75,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config-file", default="", metavar="FILE", help="path to config file")
     parser.add_argument("--sample-image", default=None, type=str, help="sample image for input")
     parser.add_argument("--run-eval", action="store_true", help="evaluate the exported model on DATASETS.TEST[0]")
+    add_launch_arguments(parser)
     add_output_arguments(parser)
     return parser
 
@@ -194,6 +198,28 @@ def main(argv: list[str] | None = None) -> Mapping[str, Mapping[str, float]]:
     logger.info("Command line arguments: %s", args)
     _check_method_and_format(args.export_method, args.format, args.run_eval)
     check_output_dir(args.output, args.overwrite)
+    cfg = setup_cfg(args.config_file, args.opts or [], export_config=args.export_method == "caffe2_tracing")
+    load = _load_exported(args.export_method, args.format)
+    alone = None if load else f"{args.export_method}+{args.format} is evaluated in one process"
+    return launch_from_args(export_and_evaluate, args, cfg.MODEL.DEVICE, (args,), single_process_only=alone)
+
+
+def _load_exported(method: str, fmt: str) -> Callable[[str], Callable] | None:
+    """How ranks other than 0 load the files rank 0 exported; None: that pair is evaluated in one process."""
+    if (method, fmt) == ("caffe2_tracing", "caffe2"):
+        from ..export import Caffe2Model
+
+        return Caffe2Model.load_protobuf
+    if (method, fmt) == ("tracing", "onnx"):
+        from ..export.onnx import OnnxRuntimeModel
+
+        return lambda directory: OnnxRuntimeModel(os.path.join(directory, "model.onnx"))
+    return None
+
+
+def export_and_evaluate(args: argparse.Namespace) -> Mapping[str, Mapping[str, float]]:
+    """One process's part of :func:`main`: rank 0 exports; with --run-eval every rank evaluates its shard."""
+    setup_logger(args.verbose)
     # no re-specialisation of the traced graph, so that evaluation is not slow
     torch._C._jit_set_fusion_strategy([("STATIC", 1)])  # upstream: _jit_set_bailout_depth(1), now deprecated
     cfg = setup_cfg(args.config_file, args.opts or [], export_config=args.export_method == "caffe2_tracing")
@@ -211,20 +237,22 @@ def main(argv: list[str] | None = None) -> Mapping[str, Mapping[str, float]]:
     else:
         inputs = sample_inputs_from_dataset(cfg, model)
 
-    exported_model = None  # what --run-eval evaluates
-    with staged_output_dir(args.output) as tmp:
+    def export(tmp: str) -> Callable | None:
+        """Writes the files into tmp; returns what --run-eval evaluates."""
         if args.export_method == "caffe2_tracing":
-            exported_model = export_caffe2_tracing(cfg, model, inputs, args.format, tmp)
-        elif args.export_method == "scripting":
-            export_scripting(model, tmp)
-        else:
-            exported_model = export_tracing(model, inputs, args.format, tmp, cfg)
+            return export_caffe2_tracing(cfg, model, inputs, args.format, tmp)
+        if args.export_method == "scripting":
+            return export_scripting(model, tmp)
+        return export_tracing(model, inputs, args.format, tmp, cfg)
+
+    exported_model = export_once(export, args.output, _load_exported(args.export_method, args.format))
     logger.info("Wrote %s to %s", ", ".join(sorted(os.listdir(args.output))), args.output)
 
     results: Mapping[str, Mapping[str, float]] = {}
     if args.run_eval:
         logger.info("Running evaluation ... this takes a long time if you export to CPU.")
         results = evaluate(exported_model, cfg, f"{args.export_method}+{args.format}")
+    if args.run_eval and comm.is_main_process():
         print(f"COCO AP of the {args.export_method}+{args.format} model on {cfg.DATASETS.TEST[0]}:")
         print(format_ap_table(results))
     logger.info("Success.")

@@ -54,8 +54,9 @@ def reference(subset_dir, tmp_path_factory):
     return main(["--config-file", CONFIG, "--output", out, "--run-eval"] + OPTS), out
 
 
-def start_cli(args: list[str], subset_dir: str, results: str) -> subprocess.Popen:
+def start_cli(args: list[str], subset_dir: str, results: str, tool: str = "caffe2_converter") -> subprocess.Popen:
     env = {**os.environ, "D2E_SUBSET_IMAGES": str(NUM_IMAGES), "D2E_SUBSET_DIR": subset_dir, "D2E_RESULTS": results}
+    env["D2E_TOOL"] = tool
     argv = [sys.executable, SCRIPT, "--config-file", CONFIG, "--run-eval", "--threads-per-worker", "1"] + args + OPTS
     return subprocess.Popen(argv, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -114,6 +115,25 @@ def test_two_machines_on_one_host_give_the_same_ap(reference, subset_dir, tmp_pa
         assert only_entries(tmp_path / f"out{m}") == MODEL_FILES
     assert_same_files(str(tmp_path / "out1"), str(tmp_path / "out0"), MODEL_FILES)
     assert_same_files(str(tmp_path / "out0"), reference_out, ["model.pb", "model_init.pb"])
+
+
+@pytest.mark.slow
+def test_export_model_onnxruntime_on_two_workers_gives_the_single_process_ap(subset_dir, tmp_path):
+    """export_model.py's standard-ONNX model, evaluated with onnxruntime: the same sharding."""
+    pytest.importorskip("onnxruntime")
+    from detectron2_export.cli import export_model
+
+    method = ["--export-method", "tracing", "--format", "onnx"]
+    single_out, out, results = str(tmp_path / "single"), str(tmp_path / "out"), str(tmp_path / "results.json")
+    expected = export_model.main(["--config-file", CONFIG, "--output", single_out, "--run-eval"] + method + OPTS)
+    stdout, _ = finish(start_cli(["--output", out, "--num-workers", "2"] + method, subset_dir, results, "export_model"))
+
+    got = load_results(results)
+    assert got["bbox"]["AP"] > 10  # a real evaluation
+    np.testing.assert_equal(got, json.loads(json.dumps(expected)))
+    assert stdout.count("COCO AP of the tracing+onnx model") == 1
+    assert only_entries(out) == ["model.onnx"]
+    assert_same_files(out, single_out, ["model.onnx"])
 
 
 def stderr_lines(proc: subprocess.Popen) -> queue.Queue:
