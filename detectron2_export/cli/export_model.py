@@ -24,7 +24,7 @@ from typing import Callable, Dict, List, Mapping, Tuple
 import torch
 from torch import Tensor, nn
 
-from ..evaluation import format_ap_table
+from ..evaluation import format_ap_comparison, format_ap_table
 from ..structures import Boxes
 from ..utils import comm
 from .caffe2_converter import export_caffe2_tracing
@@ -249,12 +249,17 @@ def export_and_evaluate(args: argparse.Namespace) -> Mapping[str, Mapping[str, f
     logger.info("Wrote %s to %s", ", ".join(sorted(os.listdir(args.output))), args.output)
 
     results: Mapping[str, Mapping[str, float]] = {}
+    eager_results: Mapping[str, Mapping[str, float]] = {}
     if args.run_eval:
         logger.info("Running evaluation ... this takes a long time if you export to CPU.")
+        if args.format == "onnx":  # the standard-ONNX model is evaluated beside PyTorch, as caffe2_converter does
+            eager_results = evaluate(model, cfg, "PyTorch")
         results = evaluate(exported_model, cfg, f"{args.export_method}+{args.format}")
     if args.run_eval and comm.is_main_process():
         print(f"COCO AP of the {args.export_method}+{args.format} model on {cfg.DATASETS.TEST[0]}:")
         print(format_ap_table(results))
+        if eager_results:
+            print(format_ap_comparison({"PyTorch": eager_results, "onnxruntime": results}))
     logger.info("Success.")
     return results
 

@@ -170,7 +170,7 @@ def test_tracing_torchscript_runs_like_eager_and_evaluates(export, eager, shapes
 
 
 @pytest.mark.slow
-def test_tracing_onnx_is_standard_and_evaluates(export, eager, shapes_val_10):
+def test_tracing_onnx_is_standard_and_evaluates(export, eager, shapes_val_10, capsys):
     """``--export-method tracing --format onnx`` writes the standard-ONNX export: default-domain ops,
     dynamic batch/height/width; stock onnxruntime runs it on other sizes than the sample, it
     reproduces eager ``model(inputs)`` (detections at the original size, pasted masks), and
@@ -181,6 +181,8 @@ def test_tracing_onnx_is_standard_and_evaluates(export, eager, shapes_val_10):
 
     cfg, model = eager
     out, results = export("tracing", "onnx", ("--run-eval",), ("DATASETS.TEST", f"('{shapes_val_10}',)"))
+    printed = capsys.readouterr().out
+    assert "PyTorch" in printed and "onnxruntime" in printed and "delta" in printed, "AP beside PyTorch's"
     assert only_entries(out) == ["model.onnx"]
     onnx_model = onnx.load(os.path.join(out, "model.onnx"))
     onnx.checker.check_model(onnx_model, full_check=True)
