@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from ...errors import ExportError
+from .extent import ceil_div, inside
 
 
 def _cell_anchors(anchor_generator) -> List[Tensor]:
@@ -42,12 +43,16 @@ def anchors_inside(
     FPN's P6 all round up)."""
     masks = []
     for feature, stride in zip(features, strides):
-        level_sizes = torch.div(padded_sizes + (stride - 1), stride, rounding_mode="floor")  # (N, 2)
-        rows = torch.arange(feature.shape[2], device=feature.device)
-        cols = torch.arange(feature.shape[3], device=feature.device)
-        inside = (rows[None, :, None] < level_sizes[:, 0, None, None]) & (cols[None, None, :] < level_sizes[:, 1, None, None])
-        masks.append(inside[:, :, :, None].expand(-1, -1, -1, num_anchors).reshape(inside.shape[0], -1))
+        mask = inside(feature, ceil_div(padded_sizes, stride))  # (N, Hi, Wi)
+        masks.append(mask[:, :, :, None].expand(-1, -1, -1, num_anchors).reshape(mask.shape[0], -1))
     return masks
+
+
+def per_anchor(x: Tensor, dim: int) -> Tensor:
+    """A head's (N, A*dim, H, W) prediction -> (N, H*W*A, dim), in the anchors' order (as
+    detectron2's ``permute_to_N_HWA_K`` and RPN's reshapes)."""
+    n, height, width = x.shape[0], x.shape[2], x.shape[3]
+    return x.reshape(n, -1, dim, height, width).permute(0, 3, 4, 1, 2).reshape(n, -1, dim)
 
 
 def anchor_strides(anchor_generator) -> Tuple[List[int], int]:

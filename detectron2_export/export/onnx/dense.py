@@ -10,25 +10,19 @@ from typing import List
 import torch
 from torch import Tensor
 
-from .anchors import anchor_strides, anchors_inside, grid_anchors
+from .anchors import anchor_strides, anchors_inside, grid_anchors, per_anchor
 from .boxes import gather_rows
 from .nms import NEG_INF, batched_nms_topk
 from .ops import topk
-
-
-def _per_anchor(x: Tensor, dim: int) -> Tensor:
-    """(N, A*dim, H, W) -> (N, H*W*A, dim), as ``permute_to_N_HWA_K``."""
-    n, height, width = x.shape[0], x.shape[2], x.shape[3]
-    return x.reshape(n, -1, dim, height, width).permute(0, 3, 4, 1, 2).reshape(n, -1, dim)
 
 
 def level_scores(model, head_outputs: tuple) -> tuple[List[Tensor], List[Tensor]]:
     """Per level, (N, H*W*A, K) candidate scores and (N, A*4, H, W) deltas of the head's outputs:
     (logits, deltas) for RetinaNet, (logits, deltas, centerness) for FCOS."""
     logits, deltas = head_outputs[0], head_outputs[1]
-    scores = [_per_anchor(x, model.num_classes).sigmoid() for x in logits]
+    scores = [per_anchor(x, model.num_classes).sigmoid() for x in logits]
     if len(head_outputs) == 3:
-        scores = [torch.sqrt(s * _per_anchor(c, 1).sigmoid()) for s, c in zip(scores, head_outputs[2])]
+        scores = [torch.sqrt(s * per_anchor(c, 1).sigmoid()) for s, c in zip(scores, head_outputs[2])]
     return scores, deltas
 
 
@@ -47,7 +41,7 @@ def dense_detections(model, features: List[Tensor], padded_sizes: Tensor) -> tup
         scores_l = torch.where(keep, scores_l, torch.full_like(scores_l, NEG_INF)).reshape(n, -1)
         scores_l, index = topk(scores_l, model.test_topk_candidates, dim=1)
         anchor_index = torch.div(index, num_classes, rounding_mode="floor")
-        deltas_l = gather_rows(_per_anchor(deltas_l, 4), anchor_index)
+        deltas_l = gather_rows(per_anchor(deltas_l, 4), anchor_index)
         boxes_l = model.box2box_transform.apply_deltas(deltas_l.reshape(-1, 4), anchors_l[anchor_index].reshape(-1, 4))
         level_boxes.append(boxes_l.reshape(n, -1, 4))
         candidate_scores.append(scores_l)

@@ -9,7 +9,7 @@ import json
 import logging
 import time
 import warnings
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import onnx
 import torch

@@ -23,10 +23,12 @@ canvas large enough to tell every stride apart, and replayed, call by call, whil
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional
 
 import torch
 from torch import Tensor, nn
+
+from .extent import ceil_div, inside
 
 CALIBRATION_SIZE = 512
 """Height and width of the calibration canvas: strides up to 256 give distinct map sizes."""
@@ -98,16 +100,11 @@ class BatchIsolation:
         return recorded[call]
 
     def _extent(self, key: tuple, x: Tensor) -> Tensor:
-        stride = self._stride(key, x)
-        return torch.div(self.sizes + (stride - 1), stride, rounding_mode="floor")  # (N, 2)
+        return ceil_div(self.sizes, self._stride(key, x))  # (N, 2)
 
     def _inside(self, key: tuple, x: Tensor) -> Tensor:
         """(N, 1, H, W) bool: the pixels of ``x`` inside each image's extent."""
-        extent = self._extent(key, x)
-        rows = torch.arange(x.shape[2], device=x.device)
-        cols = torch.arange(x.shape[3], device=x.device)
-        inside = (rows[None, :, None] < extent[:, 0, None, None]) & (cols[None, None, :] < extent[:, 1, None, None])
-        return inside[:, None]
+        return inside(x, self._extent(key, x))[:, None]
 
     def zero_outside(self, key: tuple, x: Tensor) -> Tensor:
         return torch.where(self._inside(key, x), x, torch.zeros_like(x))
@@ -162,5 +159,4 @@ def replicate_edges(feature: Tensor, padded_sizes: Tensor, stride: int) -> Tenso
     to one feature pixel, so a box thinner than that at the right or bottom edge of a smaller image
     samples past the edge, where the image alone reads 0 (not reproduced).
     """
-    extent = torch.div(padded_sizes + (stride - 1), stride, rounding_mode="floor")
-    return _replicate_edges(feature, extent)
+    return _replicate_edges(feature, ceil_div(padded_sizes, stride))

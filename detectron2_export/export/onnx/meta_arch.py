@@ -47,7 +47,6 @@ class LoweredModel(nn.Module):
         self.model = model
         self.paste_masks = paste_masks
         self.size_divisibility = size_divisibility(model.backbone)
-        self.output_names: List[str] = self.outputs()
         dense_parts = [getattr(model, name, None) for name in ("backbone", "proposal_generator", "head", "sem_seg_head")]
         self.isolation = BatchIsolation([m for m in dense_parts if isinstance(m, nn.Module)])
 
@@ -73,8 +72,12 @@ class LoweredModel(nn.Module):
             outputs["pred_masks"] = paste_masks(outputs["pred_masks"], boxes, output_sizes)
         return outputs
 
-    def outputs(self) -> List[str]:
+    @property
+    def output_names(self) -> List[str]:
         """The graph's output names, in order (known before tracing: the exporter names them)."""
+        return self.outputs()
+
+    def outputs(self) -> List[str]:
         raise NotImplementedError
 
     def calibrate(self, channels: int) -> None:
@@ -108,10 +111,9 @@ class GeneralizedRCNN(LoweredModel):
         if model.proposal_generator is None:
             raise ExportError("export_onnx: GeneralizedRCNN without a proposal generator (precomputed proposals) is not lowered")
         self.roi_heads = roi_heads_lowering(model.roi_heads)
-        self.output_names = self.outputs()
 
     def outputs(self) -> List[str]:
-        return self.instance_outputs(getattr(self, "roi_heads", None))
+        return self.instance_outputs(self.roi_heads)
 
     def detect(self, features: Dict[str, Tensor], image_sizes: Tensor) -> Dict[str, Tensor]:
         rpn = self.model.proposal_generator

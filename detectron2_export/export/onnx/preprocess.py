@@ -11,6 +11,8 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from .extent import ceil_div, inside
+
 
 def normalize_and_pad(
     images: Tensor, image_sizes: Tensor, pixel_mean: Tensor, pixel_std: Tensor, size_divisibility: int
@@ -18,10 +20,7 @@ def normalize_and_pad(
     """(N, C, H, W) raw images -> normalised images, zero outside each image, H and W rounded up to
     a multiple of ``size_divisibility`` (when > 1)."""
     x = (images - pixel_mean[None]) / pixel_std[None]
-    rows = torch.arange(x.shape[2], device=x.device)
-    cols = torch.arange(x.shape[3], device=x.device)
-    inside = (rows[None, :, None] < image_sizes[:, 0, None, None]) & (cols[None, None, :] < image_sizes[:, 1, None, None])
-    x = torch.where(inside[:, None], x, torch.zeros_like(x))
+    x = torch.where(inside(x, image_sizes)[:, None], x, torch.zeros_like(x))
     if size_divisibility > 1:
         height, width = x.shape[2], x.shape[3]
         pad_h = (size_divisibility - height % size_divisibility) % size_divisibility
@@ -38,4 +37,4 @@ def padded_sizes(image_sizes: Tensor, size_divisibility: int) -> Tensor:
     """
     if size_divisibility <= 1:
         return image_sizes
-    return torch.div(image_sizes + (size_divisibility - 1), size_divisibility, rounding_mode="floor") * size_divisibility
+    return ceil_div(image_sizes, size_divisibility) * size_divisibility

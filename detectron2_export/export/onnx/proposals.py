@@ -12,7 +12,7 @@ from typing import List
 import torch
 from torch import Tensor
 
-from .anchors import anchor_strides, anchors_inside, grid_anchors
+from .anchors import anchor_strides, anchors_inside, grid_anchors, per_anchor
 from .boxes import all_finite, clip, gather_rows, nonempty
 from .nms import NEG_INF, batched_nms_topk
 from .ops import topk
@@ -41,9 +41,8 @@ def rpn_proposals(rpn, features: List[Tensor], image_sizes: Tensor, padded_sizes
     level_boxes, level_scores, level_ids = [], [], []
     for level, (anchors_l, inside_l, logits_l, deltas_l) in enumerate(zip(anchors, inside, logits, deltas)):
         n = logits_l.shape[0]
-        logits_l = logits_l.permute(0, 2, 3, 1).reshape(n, -1)  # (N, Hi*Wi*A)
-        height, width = deltas_l.shape[2], deltas_l.shape[3]
-        deltas_l = deltas_l.reshape(n, -1, box_dim, height, width).permute(0, 3, 4, 1, 2).reshape(n, -1, box_dim)
+        logits_l = per_anchor(logits_l, 1)[..., 0]  # (N, Hi*Wi*A)
+        deltas_l = per_anchor(deltas_l, box_dim)  # (N, Hi*Wi*A, B)
         logits_l = torch.where(inside_l, logits_l, torch.full_like(logits_l, NEG_INF))
         scores_l, index = topk(logits_l, pre_nms_topk, dim=1)
         deltas_l = gather_rows(deltas_l, index)
@@ -57,7 +56,7 @@ def rpn_proposals(rpn, features: List[Tensor], image_sizes: Tensor, padded_sizes
     scores = torch.cat(level_scores, dim=1)
     levels = torch.cat(level_ids, dim=0)
 
-    valid = all_finite(boxes) & (scores == scores) & (scores.abs() < float("inf"))
+    valid = all_finite(boxes) & all_finite(scores[..., None])
     boxes = clip(torch.where(valid[..., None], boxes, torch.zeros_like(boxes)), image_sizes)
     valid = valid & nonempty(boxes, rpn.min_box_size)
     scores = torch.where(valid, scores, torch.full_like(scores, NEG_INF))
