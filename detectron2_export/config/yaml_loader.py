@@ -22,6 +22,10 @@ __all__ = ["load_yaml", "safe_eval_arithmetic"]
 
 _EVAL_TAG = "tag:yaml.org,2002:python/object/apply:eval"
 _MAX_EXPONENT = 64
+_MAX_ITEMS = 100_000
+"""Most list/tuple items one expression may build in all (Base-RetinaNet's anchors need 20)."""
+_MAX_INT_BITS = 4096
+"""Largest integer an expression may build; bounds ``**`` and ``*`` chains before they run."""
 
 _BIN_OPS: dict[type, Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
@@ -48,6 +52,13 @@ def safe_eval_arithmetic(expression: str) -> Any:
 class _Evaluator:
     def __init__(self, expression: str) -> None:
         self.expression = expression
+        self._items_built = 0
+
+    def _count_items(self, node: ast.AST, n: int) -> None:
+        """Account for ``n`` more list/tuple items; refuse before the total passes _MAX_ITEMS."""
+        self._items_built += n
+        if self._items_built > _MAX_ITEMS:
+            raise self._reject(node, f"lists of more than {_MAX_ITEMS} items in all")
 
     def _reject(self, node: ast.AST, why: str) -> ConfigError:
         return ConfigError(
@@ -58,10 +69,10 @@ class _Evaluator:
     def visit(self, node: ast.AST, scope: dict[str, Any]) -> Any:
         if isinstance(node, ast.Constant) and type(node.value) in (int, float):
             return node.value
-        if isinstance(node, ast.List):
-            return [self.visit(e, scope) for e in node.elts]
-        if isinstance(node, ast.Tuple):
-            return tuple(self.visit(e, scope) for e in node.elts)
+        if isinstance(node, (ast.List, ast.Tuple)):
+            self._count_items(node, len(node.elts))
+            items = [self.visit(e, scope) for e in node.elts]
+            return items if isinstance(node, ast.List) else tuple(items)
         if isinstance(node, ast.Name):
             if node.id not in scope:
                 raise self._reject(node, f"the free name {node.id!r}")
@@ -72,6 +83,7 @@ class _Evaluator:
             left, right = self.visit(node.left, scope), self.visit(node.right, scope)
             if isinstance(node.op, ast.Pow) and (not isinstance(right, (int, float)) or abs(right) > _MAX_EXPONENT):
                 raise self._reject(node, f"an exponent outside [-{_MAX_EXPONENT}, {_MAX_EXPONENT}]")
+            self._check_result_size(node, left, right)
             try:
                 return _BIN_OPS[type(node.op)](left, right)
             except (TypeError, ArithmeticError) as e:
@@ -79,6 +91,18 @@ class _Evaluator:
         if isinstance(node, ast.ListComp):
             return self._list_comprehension(node, scope)
         raise self._reject(node, "a construct outside arithmetic")
+
+    def _check_result_size(self, node: ast.BinOp, left: Any, right: Any) -> None:
+        """Refuse a ``*`` or ``**`` whose result would exceed the size bounds, before computing it."""
+        if isinstance(node.op, ast.Mult):
+            seq, count = (left, right) if isinstance(left, (list, tuple)) else (right, left)
+            if isinstance(seq, (list, tuple)) and isinstance(count, int):
+                self._count_items(node, len(seq) * max(count, 0))
+            if isinstance(left, int) and isinstance(right, int) and left.bit_length() + right.bit_length() > _MAX_INT_BITS:
+                raise self._reject(node, f"a product of more than {_MAX_INT_BITS} bits")
+        elif isinstance(node.op, ast.Pow) and isinstance(left, int) and isinstance(right, int) and right > 0:
+            if left.bit_length() * right > _MAX_INT_BITS:
+                raise self._reject(node, f"a power of more than {_MAX_INT_BITS} bits")
 
     def _list_comprehension(self, node: ast.ListComp, scope: dict[str, Any]) -> list[Any]:
         if len(node.generators) != 1:
@@ -89,6 +113,7 @@ class _Evaluator:
         items = self.visit(gen.iter, scope)
         if not isinstance(items, (list, tuple)):
             raise self._reject(gen.iter, "iteration over a non-list")
+        self._count_items(node, len(items))
         return [self.visit(node.elt, {**scope, gen.target.id: item}) for item in items]
 
 

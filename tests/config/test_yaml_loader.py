@@ -53,3 +53,25 @@ def test_load_yaml_eval_tag_and_empty_file():
 def test_load_yaml_top_level_must_be_mapping():
     with pytest.raises(ConfigError, match=r"list\.yaml: top level=list, expected a mapping"):
         load_yaml("- 1\n- 2\n", "list.yaml")
+
+
+@pytest.mark.parametrize("expression,why", [
+    ("[0] * 10 ** 9", "more than 100000 items"),  # issue 15: an 8 GB list before any check
+    ("10 ** 9 * [0]", "more than 100000 items"),
+    ("[[0] * 50000 for x in [0] * 50000]", "more than 100000 items"),  # each list small, 2.5e9 in all
+    ("((2 ** 64) ** 64) ** 64", "more than 4096 bits"),  # exponents within bounds, 262144-bit result
+    ("(2 ** 64) ** 64 * (2 ** 64) ** 64", "more than 4096 bits"),
+])
+def test_rejects_unbounded_results_before_building_them(expression, why):
+    with pytest.raises(ConfigError, match=why):
+        safe_eval_arithmetic(expression)
+
+
+def test_size_bounds_are_inclusive():
+    assert len(safe_eval_arithmetic("[0] * 99999")) == 99999  # plus the literal's one item: 100000 in all
+    assert safe_eval_arithmetic("2 ** 64 * 2 ** 64") == 2 ** 128
+
+
+def test_load_yaml_names_file_for_oversized_eval():
+    with pytest.raises(ConfigError, match=r"big\.yaml: .*more than 100000 items"):
+        load_yaml("A: !!python/object/apply:eval ['[0] * 10 ** 9']\n", "big.yaml")
