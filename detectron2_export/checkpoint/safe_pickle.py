@@ -26,11 +26,47 @@ def _latin1_encode(text: str, encoding: str = "latin1", errors: str = "strict") 
     return text.encode("latin1", errors)
 
 
+def _bytearray(source: Any = b"", *args: Any) -> bytearray:
+    """``bytearray`` as pickles rebuild one: from bytes or a latin-1 string, never from a size.
+
+    ``bytearray(n)`` allocates n bytes, so a 55-byte pickle could claim gigabytes.
+    """
+    if not isinstance(source, (bytes, bytearray, str)):
+        raise _ForbiddenGlobal(
+            f"it calls bytearray({type(source).__name__}), and a checkpoint's bytearray is built from bytes, "
+            "not from a size or an iterable"
+        )
+    return bytearray(source, *args)
+
+
+class _NDArrayType:
+    """Stands for ``numpy.ndarray`` in a pickle: accepted as ``_reconstruct``'s subtype, refused as a call.
+
+    Calling ``ndarray(shape)`` allocates an uninitialised array of any claimed size; numpy's own pickles
+    only name the type and send the data through ``__setstate__``, which checks its length.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        raise _ForbiddenGlobal("it calls numpy.ndarray(...) directly, which allocates an array of any claimed size")
+
+
+_NDARRAY = _NDArrayType()
+
+
 def _numpy_globals() -> dict[tuple[str, str], Any]:
-    reconstruct = np.ndarray.__reduce__(np.zeros(1))[0]  # numpy's own _reconstruct, whatever its module
+    numpy_reconstruct = np.ndarray.__reduce__(np.zeros(1))[0]  # numpy's own _reconstruct, whatever its module
     scalar = np.float32(0).__reduce__()[0]
     frombuffer = np.zeros(1).__reduce_ex__(5)[0]  # protocol >= 5 pickles arrays through _frombuffer
-    found: dict[tuple[str, str], Any] = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
+
+    def reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
+        """numpy's ``_reconstruct`` for plain ndarrays of the placeholder shape its pickles use (0,)."""
+        if subtype is not _NDARRAY:
+            raise _ForbiddenGlobal(f"it reconstructs an array of type {subtype!r}, expected numpy.ndarray")
+        if not (isinstance(shape, tuple) and all(isinstance(d, int) and 0 <= d <= 1 for d in shape)):
+            raise _ForbiddenGlobal(f"it reconstructs an array of shape {shape!r}, numpy pickles use (0,)")
+        return numpy_reconstruct(np.ndarray, shape, dtype)
+
+    found: dict[tuple[str, str], Any] = {("numpy", "ndarray"): _NDARRAY, ("numpy", "dtype"): np.dtype}
     for core in ("numpy.core", "numpy._core"):  # numpy 1.x and 2.x files
         found[(f"{core}.multiarray", "_reconstruct")] = reconstruct
         found[(f"{core}.multiarray", "scalar")] = scalar
@@ -45,8 +81,9 @@ ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
     ("builtins", "frozenset"): frozenset,
     ("builtins", "complex"): complex,
     ("builtins", "slice"): slice,
-    ("builtins", "bytearray"): bytearray,
-    ("__builtin__", "set"): set,  # Python 2 pickles
+    ("builtins", "bytearray"): _bytearray,
+    ("__builtin__", "set"): set,  # Python 2 pickles (and protocols 0-2 written by Python 3)
+    ("__builtin__", "bytearray"): _bytearray,
     ("_codecs", "encode"): _latin1_encode,
 }
 

@@ -57,3 +57,32 @@ def test_codecs_encode_only_latin1(tmp_path):
     path.write_bytes(pickle.dumps(_Reduce(_codecs.encode, ("abc", "rot13")), protocol=2))
     with pytest.raises(CheckpointError, match="corrupt pickle"):
         safe_load_pickle(str(path))
+
+
+def _reconstruct():
+    return np.ndarray.__reduce__(np.zeros(1))[0]
+
+
+@pytest.mark.parametrize("fn,args,why", [
+    (bytearray, (2 ** 31,), r"bytearray\(int\)"),  # issue 15: 55 bytes on disk, 2 GiB allocated before
+    (bytearray, ([1, 2, 3],), r"bytearray\(list\)"),
+    (np.ndarray, ((10 ** 5, 10 ** 5),), "numpy.ndarray"),  # 80 GB uninitialised
+    (_reconstruct(), (np.ndarray, (10 ** 5, 10 ** 5), b"b"), r"shape \(100000, 100000\)"),
+])
+@pytest.mark.parametrize("protocol", [2, 3, 5])
+def test_allocations_claimed_by_the_file_are_refused_before_they_happen(tmp_path, fn, args, why, protocol):
+    path = tmp_path / "big.pkl"
+    path.write_bytes(pickle.dumps({"model": _Reduce(fn, args)}, protocol=protocol))
+    assert path.stat().st_size < 200
+    with pytest.raises(CheckpointError, match=f"refusing to unpickle: .*{why}"):
+        safe_load_pickle(str(path))
+
+
+@pytest.mark.parametrize("protocol", [0, 2, 3, 4, 5])
+def test_real_bytearrays_and_object_free_arrays_still_load(tmp_path, protocol):
+    obj = {"raw": bytearray(b"\x00\xffab"), "w": np.arange(4, dtype=np.float32)}
+    path = tmp_path / "ok.pkl"
+    path.write_bytes(pickle.dumps(obj, protocol=protocol))
+    loaded = safe_load_pickle(str(path))
+    assert loaded["raw"] == obj["raw"] and isinstance(loaded["raw"], bytearray)
+    np.testing.assert_array_equal(loaded["w"], obj["w"])
