@@ -58,3 +58,7 @@ class ProtobufError(Detectron2ExportError, ValueError):
 
 class DistributedError(Detectron2ExportError, RuntimeError):
     """A multi-process run failed: a worker died or raised, or a rank could not join the process group."""
+
+
+class ResourceLimitError(Detectron2ExportError, MemoryError):
+    """An input or file asks for more memory than the configured limit, refused before allocating it."""
