@@ -2,7 +2,8 @@
 
 Each (M, M) mask is resampled with ``grid_sample`` onto the image pixels its box covers, pixel
 centres at ``i + 0.5``. On CPU masks are pasted one at a time, each only over the region of its
-box (``skip_empty``); on GPU they are pasted in chunks bounded by ``GPU_MEM_LIMIT``.
+box (``skip_empty``); on GPU they are pasted in chunks bounded by ``GPU_MEM_LIMIT``. The result
+itself (N, H, W) is refused above ``PASTED_MASKS_MEMORY_LIMIT`` before it is allocated.
 """
 
 from typing import Tuple
@@ -12,6 +13,8 @@ import torch
 from PIL import Image
 from torch.nn import functional as F
 
+from ..errors import ResourceLimitError
+
 __all__ = [
     "paste_masks_in_image",
     "paste_mask_in_image_old",
@@ -19,11 +22,26 @@ __all__ = [
     "scale_boxes",
     "BYTES_PER_FLOAT",
     "GPU_MEM_LIMIT",
+    "PASTED_MASKS_MEMORY_LIMIT",
 ]
 
 BYTES_PER_FLOAT = 4
 # Upper bound on the memory of one chunk of pasted masks on GPU.
 GPU_MEM_LIMIT = 1024**3  # 1 GB
+# Upper bound on the (N, H, W) masks paste_masks_in_image returns, one byte per pixel: 100 masks of
+# an 8000x8000 image would need 6.4 GB. Raise it (module attribute) to paste larger results.
+PASTED_MASKS_MEMORY_LIMIT = 4 * 1024**3  # 4 GiB
+
+
+@torch.jit.unused
+def _check_pasted_size(n: int, img_h: int, img_w: int) -> None:
+    size = n * int(img_h) * int(img_w)
+    if size > PASTED_MASKS_MEMORY_LIMIT:
+        raise ResourceLimitError(
+            f"paste_masks_in_image: {n} masks of {int(img_h)}x{int(img_w)} need {size / 1e9:.2f} GB, more than "
+            f"detectron2_export.layers.mask_ops.PASTED_MASKS_MEMORY_LIMIT={PASTED_MASKS_MEMORY_LIMIT / 1e9:.2f} GB; "
+            "raise that limit, or pass a smaller image / fewer detections per image"
+        )
 
 
 def _do_paste_mask(masks, boxes, img_h: int, img_w: int, skip_empty: bool = True):
@@ -85,6 +103,8 @@ def paste_masks_in_image(
     assert len(boxes) == N, boxes.shape
 
     img_h, img_w = image_shape
+    if not torch.jit.is_scripting():
+        _check_pasted_size(N, img_h, img_w)
 
     if device.type == "cpu" or torch.jit.is_scripting():
         # one mask at a time, over its own box only: the fewest operations on CPU

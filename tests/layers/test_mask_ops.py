@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from detectron2_export.errors import ResourceLimitError
 from detectron2_export.layers import mask_ops, paste_masks_in_image
 from detectron2_export.structures import Boxes
 
@@ -139,3 +140,20 @@ def test_paste_mask_in_image_old_hand():
     assert torch.equal(out, expected)
     soft = mask_ops.paste_mask_in_image_old(mask, torch.tensor([0.0, 0.0, 1.0, 1.0]), 3, 3, -1)
     assert soft[:2, :2].tolist() == [[int(0.2 * 255), int(0.9 * 255)], [int(0.7 * 255), int(0.1 * 255)]]
+
+
+def test_pasted_result_above_the_limit_is_refused_before_allocation(monkeypatch):
+    """Issue 15: 100 masks of an 8000x8000 image need 6.4 GB; refused with the size, nothing allocated."""
+    masks, boxes = torch.rand(100, 28, 28), torch.tensor([[0.0, 0.0, 10.0, 10.0]]).repeat(100, 1)
+    with pytest.raises(ResourceLimitError, match=r"100 masks of 8000x8000 need 6\.40 GB, more than .*LIMIT=4\.29 GB"):
+        paste_masks_in_image(masks, boxes, (8000, 8000))
+    monkeypatch.setattr(mask_ops, "PASTED_MASKS_MEMORY_LIMIT", 100 * 64 * 64)  # exactly the result's size
+    assert paste_masks_in_image(masks, boxes, (64, 64)).shape == (100, 64, 64)
+    with pytest.raises(ResourceLimitError):
+        paste_masks_in_image(masks, boxes, (64, 65))
+
+
+def test_paste_masks_still_scripts():
+    scripted = torch.jit.script(paste_masks_in_image)
+    masks, boxes = torch.rand(3, 28, 28), torch.tensor([[1.0, 2.0, 20.0, 30.0]]).repeat(3, 1)
+    torch.testing.assert_close(scripted(masks, boxes, (40, 50), 0.5), paste_masks_in_image(masks, boxes, (40, 50)))
