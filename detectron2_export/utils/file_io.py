@@ -25,7 +25,7 @@ from iopath.common.file_io import OneDrivePathHandler, PathHandler
 from iopath.common.file_io import PathManager as PathManagerBase
 
 __all__ = ["PathManager", "PathHandler", "Detectron2Handler", "HTTPURLHandler", "atomic_write",
-           "get_cache_dir", "cached_path"]
+           "staged_directory", "get_cache_dir", "cached_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,67 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+_PARTIAL = ".partial-"
+
+
+def _existing_ancestor(path: str) -> str:
+    while not os.path.isdir(path):
+        path = os.path.dirname(path)
+    return path
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def _remove_stale_partials(parent: str, base: str) -> None:
+    """Remove ``.<base>.partial-<pid>-*`` directories left by processes that no longer run.
+
+    SIGKILL (or a power cut) gives the staging process no chance to clean up; the next run does.
+    A directory whose process is alive is someone's export in progress and is left alone.
+    """
+    prefix = f".{base}{_PARTIAL}"
+    for name in os.listdir(parent):
+        if not name.startswith(prefix):
+            continue
+        pid = name[len(prefix):].split("-", 1)[0]
+        full = os.path.join(parent, name)
+        if pid.isdigit() and os.path.isdir(full) and not _pid_alive(int(pid)):
+            logger.info("Removing %s, left by an interrupted run (process %s)", full, pid)
+            shutil.rmtree(full, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staged_directory(path: str | os.PathLike) -> Iterator[str]:
+    """Yield an empty staging directory; when the block succeeds its entries are moved into ``path``.
+
+    The staging directory, ``.<name>.partial-<pid>-<random>``, lives in the nearest existing ancestor
+    of ``path`` (same filesystem: the moves are renames) and is always removed, so a failed block
+    leaves nothing behind; ones left by killed processes are removed by the next call for ``path``.
+    Entries of ``path`` that the block did not write are kept; those it wrote are replaced.
+    """
+    path = os.path.abspath(os.fspath(path))
+    parent, base = _existing_ancestor(path), os.path.basename(path)
+    _remove_stale_partials(parent, base)
+    tmp = tempfile.mkdtemp(prefix=f".{base}{_PARTIAL}{os.getpid()}-", dir=parent)
+    try:
+        yield tmp
+        os.makedirs(path, exist_ok=True)
+        for name in sorted(os.listdir(tmp)):
+            dst = os.path.join(path, name)
+            if os.path.isdir(dst) and not os.path.islink(dst):
+                shutil.rmtree(dst)
+            os.replace(os.path.join(tmp, name), dst)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def get_cache_dir(cache_dir: str | None = None) -> str:

@@ -1,8 +1,12 @@
 import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from detectron2_export.utils.file_io import atomic_write
+from detectron2_export.utils.file_io import atomic_write, staged_directory
 
 
 def test_the_file_appears_complete_and_alone(tmp_path):
@@ -46,3 +50,49 @@ def test_path_manager_reads_detectron2_names_through_the_url_cache(tmp_path, mon
     local = PathManager.get_local_path("detectron2://Misc/a/model.pkl")
     assert local == str(tmp_path / "detectron2" / "Misc" / "a" / "model.pkl")
     assert fetched == ["https://dl.fbaipublicfiles.com/detectron2/Misc/a/model.pkl"]  # the second use is cached
+
+
+def _listing(directory):
+    return sorted(p.name for p in directory.iterdir())
+
+
+def test_staged_directory_moves_entries_in_and_leaves_nothing_on_failure(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "kept.txt").write_text("old")
+    (out / "model.pb").write_text("old")
+    with staged_directory(out / ".." / "out") as tmp:
+        assert os.path.basename(tmp).startswith(f".out.partial-{os.getpid()}-")
+        (Path(tmp) / "model.pb").write_text("new")
+        (Path(tmp) / "sub").mkdir()
+    assert _listing(out) == ["kept.txt", "model.pb", "sub"] and (out / "model.pb").read_text() == "new"
+    with pytest.raises(RuntimeError, match="boom"):
+        with staged_directory(tmp_path / "new" / "deeper") as tmp:
+            (Path(tmp) / "model.pb").write_text("half")
+            raise RuntimeError("boom")
+    assert _listing(tmp_path) == ["out"]  # neither the output nor a staging directory
+
+
+def test_staged_directory_removes_what_a_killed_run_left(tmp_path):
+    """Issue 15: SIGKILL during an export left hidden .NAME.partial-* directories that no run removed."""
+    script = (
+        "import os, sys, time\n"
+        "from detectron2_export.utils.file_io import staged_directory\n"
+        f"with staged_directory({str(tmp_path / 'out')!r}) as tmp:\n"
+        "    open(os.path.join(tmp, 'model.pb'), 'w').write('x')\n"
+        "    print(tmp, flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    left = proc.stdout.readline().strip()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert os.path.isdir(left) and os.path.basename(left).startswith(".out.partial-")
+    alive = tmp_path / f".out.partial-{os.getpid()}-inprogress"  # this process: alive, must stay
+    alive.mkdir()
+    other = tmp_path / f".other.partial-{proc.pid}-x"  # a dead process, but another output's: left alone
+    other.mkdir()
+    with staged_directory(tmp_path / "out") as tmp:
+        (Path(tmp) / "model.pb").write_text("y")
+    assert not os.path.exists(left)
+    assert _listing(tmp_path) == sorted([other.name, alive.name, "out"])
