@@ -62,3 +62,9 @@ class DistributedError(Detectron2ExportError, RuntimeError):
 
 class ResourceLimitError(Detectron2ExportError, MemoryError):
     """An input or file asks for more memory than the configured limit, refused before allocating it."""
+
+
+class ExportAssertionError(ExportError, AssertionError):
+    """A check that detectron2's export code makes with ``assert`` (evaluation mode, input types, a
+    weight it cannot express...). Raised even under ``python -O``; an AssertionError too, so upstream
+    callers that catch one keep working."""
