@@ -11,10 +11,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from omegaconf import DictConfig
+
 from ..config import CfgNode
 from ..errors import ExportError
 from ..layers import DeformConv, ModulatedDeformConv
+from ..modeling.proposal_generator.rpn import RPN
 from .caffe2_modeling import META_ARCH_CAFFE2_EXPORT_TYPE_MAP, convert_batched_inputs_to_c2_format
+from .lazy_cfg import caffe2_cfg_from_model
 from .protobuf_utils import get_pb_arg_floats, get_pb_arg_vali, get_pb_arg_vals
 
 logger = logging.getLogger(__name__)
@@ -48,11 +52,18 @@ def _check_exportable(cfg: CfgNode, model: nn.Module, inputs: Any) -> None:
             f"Caffe2Tracer: MODEL.META_ARCHITECTURE={arch!r}, expected one of "
             f"{sorted(META_ARCH_CAFFE2_EXPORT_TYPE_MAP)}"
         )
-    deform = list(cfg.MODEL.RESNETS.get("DEFORM_ON_PER_STAGE", []))
+    deform = list(cfg.MODEL.get("RESNETS", {}).get("DEFORM_ON_PER_STAGE", []))
     if any(deform):
         raise ExportError(
             f"Caffe2Tracer: MODEL.RESNETS.DEFORM_ON_PER_STAGE={deform}: deformable convolution has no "
             "Caffe2 operator; expected all False"
+        )
+    rpn = getattr(model, "proposal_generator", None)
+    if isinstance(rpn, RPN) and any(float(w) != 1.0 for w in rpn.box2box_transform.weights):
+        raise ExportError(
+            f"Caffe2Tracer: model.proposal_generator.box2box_transform.weights="
+            f"{tuple(rpn.box2box_transform.weights)}, expected all ones (Caffe2's GenerateProposals "
+            "decodes with unit weights; MODEL.RPN.BBOX_REG_WEIGHTS)"
         )
     deform_convs = [(n, m) for n, m in model.named_modules() if isinstance(m, (DeformConv, ModulatedDeformConv))]
     if deform_convs:  # e.g. in a user backbone, whatever the config says
@@ -71,25 +82,40 @@ def _check_exportable(cfg: CfgNode, model: nn.Module, inputs: Any) -> None:
         raise ExportError('Caffe2Tracer: inputs[0] must be a dict with "image", a CHW tensor')
 
 
+def _caffe2_cfg(cfg: CfgNode | DictConfig | None, model: nn.Module) -> CfgNode:
+    """The yacs config the rewrite reads: ``cfg`` itself (with the export options), or derived from
+    the model for a LazyConfig or None."""
+    if isinstance(cfg, CfgNode):
+        return cfg if "EXPORT_CAFFE2" in cfg else add_export_config(cfg.clone())
+    if cfg is None or isinstance(cfg, DictConfig):
+        return caffe2_cfg_from_model(model)
+    raise ExportError(
+        f"Caffe2Tracer: cfg is a {type(cfg).__name__}, expected a yacs CfgNode, a LazyConfig "
+        "(omegaconf DictConfig from LazyConfig.load) or None"
+    )
+
+
 class Caffe2Tracer:
     """Make a detectron2 model traceable with Caffe2 operators and export it to Caffe2, ONNX or
     TorchScript.
 
     Args:
-        cfg: the model's config (``MODEL.META_ARCHITECTURE`` picks the rewrite).
+        cfg: the model's yacs config (``MODEL.META_ARCHITECTURE`` picks the rewrite), or its
+            LazyConfig, or None: then the few keys the rewrite reads are derived from the model
+            (:func:`~detectron2_export.export.lazy_cfg.caffe2_cfg_from_model`); everything else
+            comes from the model's attributes in every case.
         model: a detectron2 model with weights loaded. It is deep-copied, never modified; the copy
             is put in eval mode, so a model in training mode exports as in eval mode (as upstream).
         inputs: sample inputs in detectron2's format (a list with one dict). They must produce
             detections: the trace depends on them.
     """
 
-    def __init__(self, cfg: CfgNode, model: nn.Module, inputs: list[dict]) -> None:
+    def __init__(self, cfg: CfgNode | DictConfig | None, model: nn.Module, inputs: list[dict]) -> None:
         import copy
 
-        assert isinstance(cfg, CfgNode), cfg
-        assert isinstance(model, torch.nn.Module), type(model)
-        if "EXPORT_CAFFE2" not in cfg:
-            cfg = add_export_config(cfg.clone())
+        if not isinstance(model, nn.Module):
+            raise ExportError(f"Caffe2Tracer: model is a {type(model).__name__}, expected a torch.nn.Module")
+        cfg = _caffe2_cfg(cfg, model)
         _check_exportable(cfg, model, inputs)
 
         c2_meta_arch = META_ARCH_CAFFE2_EXPORT_TYPE_MAP[cfg.MODEL.META_ARCHITECTURE]
@@ -185,7 +211,7 @@ class Caffe2Model(nn.Module):
         return self._predictor(inputs)
 
 
-def export_caffe2_model(cfg: CfgNode, model: nn.Module, inputs: list[dict]) -> Caffe2Model:
+def export_caffe2_model(cfg: CfgNode | DictConfig | None, model: nn.Module, inputs: list[dict]) -> Caffe2Model:
     """Deprecated: use ``Caffe2Tracer(cfg, model, inputs).export_caffe2()``."""
     warnings.warn(
         "export_caffe2_model() is deprecated. Please use `Caffe2Tracer().export_caffe2() instead.",
@@ -195,7 +221,7 @@ def export_caffe2_model(cfg: CfgNode, model: nn.Module, inputs: list[dict]) -> C
     return Caffe2Tracer(cfg, model, inputs).export_caffe2()
 
 
-def export_onnx_model(cfg: CfgNode, model: nn.Module, inputs: list[dict]):
+def export_onnx_model(cfg: CfgNode | DictConfig | None, model: nn.Module, inputs: list[dict]):
     """Deprecated: use ``Caffe2Tracer(cfg, model, inputs).export_onnx()``."""
     warnings.warn(
         "export_onnx_model() is deprecated. Please use `Caffe2Tracer().export_onnx() instead.",

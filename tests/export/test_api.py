@@ -173,6 +173,29 @@ class TestTracerRejects:
             r"MODEL\.RESNETS\.DEFORM_ON_PER_STAGE=\[False, True, True, True\].*deformable",
         )
 
+    @pytest.mark.parametrize("cfg", [{"MODEL": {}}, "mask_rcnn.yaml"], ids=["dict", "str"])
+    def test_cfg_of_another_type(self, cfg_model_inputs, cfg):
+        _, model, inputs = cfg_model_inputs
+        with pytest.raises(ExportError, match=rf"cfg is a {type(cfg).__name__}, expected a yacs CfgNode, a LazyConfig"):
+            Caffe2Tracer(cfg, model, inputs)
+
+    def test_model_that_is_not_a_module(self, cfg_model_inputs):
+        cfg, model, inputs = cfg_model_inputs
+        with pytest.raises(ExportError, match="model is a OrderedDict, expected a torch.nn.Module"):
+            Caffe2Tracer(cfg, model.state_dict(), inputs)
+
+    @pytest.mark.parametrize("cfg_kind", ["yacs", "none"])
+    def test_rpn_box_weights_not_ones(self, tmp_path, cfg_model_inputs, cfg_kind):
+        """GenerateProposals decodes with unit weights: a model whose RPN uses others is refused,
+        whatever the config (the rewrite swaps the RPN's class, it never rebuilds it from the config)."""
+        import copy
+
+        cfg, model, inputs = cfg_model_inputs
+        model = copy.deepcopy(model)
+        model.proposal_generator.box2box_transform.weights = (10.0, 10.0, 5.0, 5.0)
+        message = r"proposal_generator\.box2box_transform\.weights=\(10\.0, 10\.0, 5\.0, 5\.0\), expected all ones"
+        _assert_fails_before_writing(tmp_path, cfg if cfg_kind == "yacs" else None, model, inputs, ExportError, message)
+
     def test_input_without_image(self, tmp_path, cfg_model_inputs):
         cfg, model, _ = cfg_model_inputs
         bad_inputs = [{"img": torch.zeros(3, 8, 8)}]

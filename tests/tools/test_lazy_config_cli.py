@@ -4,7 +4,6 @@ builds loads the bundled shapes checkpoint strictly and computes what the YAML-b
 from __future__ import annotations
 
 import os
-import textwrap
 
 import pytest
 import torch
@@ -12,35 +11,12 @@ import torch
 from detectron2_export.cli.common import CLIError, build_and_load_model, sample_inputs_from_image, setup_cfg
 
 from .conftest import CONFIG, MODEL_OPTS, SHAPES_IMAGES, WEIGHTS
-
-# The shapes model (configs/shapes/mask_rcnn_R_18_FPN_shapes.yaml) as overrides of the zoo's
-# LazyConfig Mask R-CNN: ResNet-18, FPN width 128, FC 256, mask convs 128, 3 classes.
-SHAPES_OVERRIDES = [
-    "model.backbone.bottom_up.stages.depth=18",
-    "model.backbone.out_channels=128",
-    "model.proposal_generator.head.in_channels=128",
-    "model.roi_heads.num_classes=3",
-    "model.roi_heads.box_head.input_shape.channels=128",
-    "model.roi_heads.box_head.fc_dims=[256, 256]",
-    "model.roi_heads.box_predictor.input_shape.channels=256",
-    "model.roi_heads.mask_head.input_shape.channels=128",
-    "model.roi_heads.mask_head.conv_dims=[128, 128, 128, 128, 128]",
-    "model.pixel_std=[57.375, 57.120, 58.395]",
-    f"train.init_checkpoint={WEIGHTS}",
-]
+from .lazy_shapes import SHAPES_OVERRIDES, write_shapes_lazy_config
 
 
 @pytest.fixture
 def lazy_config_file(tmp_path):
-    path = tmp_path / "shapes_lazy.py"
-    path.write_text(textwrap.dedent("""
-        from detectron2_export.model_zoo import get_config
-
-        model = get_config("common/models/mask_rcnn_fpn.py").model
-        del model.backbone.bottom_up.stages.stride_in_1x1  # ResNet-18's BasicBlock has no such option
-        train = dict(init_checkpoint="")
-    """))
-    return str(path)
+    return write_shapes_lazy_config(str(tmp_path))
 
 
 def test_lazy_config_model_equals_yaml_model(lazy_config_file):
