@@ -12,22 +12,24 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..layers import cat
+from ..errors import ExportAssertionError
+from ..layers import ROIAlignRotated, cat
 from ..modeling import poolers
 from ..modeling.proposal_generator import rpn
 from ..modeling.roi_heads.cascade_rcnn import CascadeROIHeads
 from ..modeling.roi_heads.keypoint_head import keypoint_rcnn_inference
 from ..modeling.roi_heads.mask_head import mask_rcnn_inference
 from ..structures import Boxes, ImageList, Instances, Keypoints, RotatedBoxes
-from .shared import _ensure_caffe2_ops, alias, to_device
+from .caffe2_graph_ops import _ensure_caffe2_ops, alias, to_device
 
 
 class Caffe2Boxes(Boxes):
     """A ``Boxes`` holding a 4, 5 (batch index + XYXY) or 6-column tensor, without validation."""
 
     def __init__(self, tensor: torch.Tensor) -> None:
-        assert isinstance(tensor, torch.Tensor)
-        assert tensor.dim() == 2 and tensor.size(-1) in [4, 5, 6], tensor.size()
+        if not isinstance(tensor, torch.Tensor) or tensor.dim() != 2 or tensor.size(-1) not in (4, 5, 6):
+            got = tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
+            raise ExportAssertionError(f"Caffe2Boxes: tensor={got}, expected a (N, 4), (N, 5) or (N, 6) tensor")
         self.tensor = tensor
 
 
@@ -55,8 +57,10 @@ class InstancesList:
         # a (target type, tensor) pair counts the rows of its tensor
         data = value[1] if isinstance(value, tuple) else value
         data_len = data.shape[0] if isinstance(data, torch.Tensor) else len(data)
-        if len(self.batch_extra_fields):
-            assert len(self) == data_len, f"Adding a field of length {data_len} to a Instances of length {len(self)}"
+        if len(self.batch_extra_fields) and len(self) != data_len:
+            raise ExportAssertionError(
+                f"InstancesList.set({name!r}): adding a field of length {data_len} to a Instances of length {len(self)}"
+            )
         self.batch_extra_fields[name] = value
 
     def __getattr__(self, name: str) -> Any:
@@ -88,7 +92,11 @@ class InstancesList:
     def to_d2_instances_list(instances_list: "InstancesList") -> list[Instances]:
         """Split by batch index into detectron2 ``Instances`` (boxes keep their last 4 columns)."""
         if not isinstance(instances_list, InstancesList):
-            assert all(isinstance(x, Instances) for x in instances_list)
+            if not all(isinstance(x, Instances) for x in instances_list):
+                raise ExportAssertionError(
+                    f"to_d2_instances_list: got {[type(x).__name__ for x in instances_list]}, "
+                    "expected an InstancesList or a list of Instances"
+                )
             return instances_list
         ret = []
         for i, info in enumerate(instances_list.im_info):
@@ -102,8 +110,12 @@ class InstancesList:
                     instances.set(k, v[ids, -4:])
                     continue
                 target_type, tensor_source = v
-                assert isinstance(tensor_source, torch.Tensor)
-                assert tensor_source.shape[0] == instances_list.indices.shape[0]
+                if not isinstance(tensor_source, torch.Tensor) or len(tensor_source) != len(instances_list.indices):
+                    raise ExportAssertionError(
+                        f"to_d2_instances_list: field {k!r} holds {type(tensor_source).__name__} "
+                        f"{tuple(getattr(tensor_source, 'shape', ()))}, expected a tensor of "
+                        f"{len(instances_list.indices)} rows (one per instance)"
+                    )
                 tensor_source = tensor_source[ids]
                 if issubclass(target_type, Boxes):
                     instances.set(k, Boxes(tensor_source[:, -4:]))
@@ -115,6 +127,20 @@ class InstancesList:
                     raise ValueError(f"Can't handle target type: {target_type}")
             ret.append(instances)
         return ret
+
+
+def _require_one_instances_list(where: str, pred_instances: list) -> None:
+    if len(pred_instances) != 1:
+        raise ExportAssertionError(
+            f"{where}: {len(pred_instances)} InstancesList, expected one holding the whole batch"
+        )
+
+
+def _require_eval(module: torch.nn.Module) -> None:
+    if module.training:
+        raise ExportAssertionError(
+            f"{type(module).__name__} is in training mode; the Caffe2 rewrite runs inference only: call model.eval()"
+        )
 
 
 class Caffe2Compatible:
@@ -136,21 +162,26 @@ class Caffe2RPN(Caffe2Compatible, rpn.RPN):
     def from_config(cls, cfg, input_shape):
         ret = super(Caffe2Compatible, cls).from_config(cfg, input_shape)
         weights = tuple(cfg.MODEL.RPN.BBOX_REG_WEIGHTS)
-        assert weights in ((1.0, 1.0, 1.0, 1.0), (1.0, 1.0, 1.0, 1.0, 1.0)), (
-            f"Caffe2RPN: MODEL.RPN.BBOX_REG_WEIGHTS={weights}, expected all ones "
-            "(GenerateProposals decodes with unit weights)"
-        )
+        if weights not in ((1.0, 1.0, 1.0, 1.0), (1.0, 1.0, 1.0, 1.0, 1.0)):
+            raise ExportAssertionError(
+                f"Caffe2RPN: MODEL.RPN.BBOX_REG_WEIGHTS={weights}, expected all ones "
+                "(GenerateProposals decodes with unit weights)"
+            )
         return ret
 
     def _generate_proposals(self, images, objectness_logits_pred, anchor_deltas_pred, gt_instances=None):
-        assert isinstance(images, ImageList)
+        if not isinstance(images, ImageList):
+            raise ExportAssertionError(f"Caffe2RPN: images is a {type(images).__name__}, expected an ImageList")
         if self.tensor_mode:
             im_info = images.image_sizes
         else:
             im_info = torch.tensor([[im_sz[0], im_sz[1], 1.0] for im_sz in images.image_sizes]).to(
                 images.tensor.device
             )
-        assert isinstance(im_info, torch.Tensor)
+        if not isinstance(im_info, torch.Tensor):
+            raise ExportAssertionError(
+                f"Caffe2RPN: image_sizes in tensor mode is a {type(im_info).__name__}, expected the im_info tensor"
+            )
         _ensure_caffe2_ops()
 
         rpn_rois_list = []
@@ -186,16 +217,17 @@ class Caffe2RPN(Caffe2Compatible, rpn.RPN):
             rpn_rois = rpn_rois_list[0]
             rpn_roi_probs = rpn_roi_probs_list[0]
         else:
-            assert len(rpn_rois_list) == len(rpn_roi_probs_list)
             rpn_post_nms_topN = self.post_nms_topk[self.training]
             device = rpn_rois_list[0].device
             input_list = [to_device(x, "cpu") for x in (rpn_rois_list + rpn_roi_probs_list)]
             feature_strides = list(self.anchor_generator.strides)
             rpn_min_level = int(math.log2(feature_strides[0]))
             rpn_max_level = int(math.log2(feature_strides[-1]))
-            assert (rpn_max_level - rpn_min_level + 1) == len(
-                rpn_rois_list
-            ), "CollectRpnProposals requires continuous levels"
+            if rpn_max_level - rpn_min_level + 1 != len(rpn_rois_list):
+                raise ExportAssertionError(
+                    f"Caffe2RPN: feature strides {feature_strides}, expected consecutive powers of two "
+                    "(CollectRpnProposals requires continuous levels)"
+                )
             rpn_rois = torch.ops._caffe2.CollectRpnProposals(
                 input_list,
                 # CollectRpnProposals only uses the number of levels, not the actual values.
@@ -210,7 +242,7 @@ class Caffe2RPN(Caffe2Compatible, rpn.RPN):
         return proposals, {}
 
     def forward(self, images, features, gt_instances=None):
-        assert not self.training
+        _require_eval(self)
         features = [features[f] for f in self.in_features]
         objectness_logits_pred, anchor_deltas_pred = self.rpn_head(features)
         return self._generate_proposals(images, objectness_logits_pred, anchor_deltas_pred, gt_instances)
@@ -235,17 +267,21 @@ class Caffe2ROIPooler(Caffe2Compatible, poolers.ROIPooler):
 
     @staticmethod
     def c2_preprocess(box_lists):
-        assert all(isinstance(x, Boxes) for x in box_lists)
+        if not all(isinstance(x, Boxes) for x in box_lists):
+            raise ExportAssertionError(
+                f"Caffe2ROIPooler: box_lists of {[type(x).__name__ for x in box_lists]}, expected Boxes"
+            )
         if all(isinstance(x, Caffe2Boxes) for x in box_lists):
-            # input is pure-tensor based
-            assert len(box_lists) == 1
+            # input is pure-tensor based: one (R, 5) tensor for the whole batch
+            if len(box_lists) != 1:
+                raise ExportAssertionError(
+                    f"Caffe2ROIPooler: {len(box_lists)} Caffe2Boxes, expected one holding the whole batch"
+                )
             return box_lists[0].tensor
         return poolers.convert_boxes_to_pooler_format(box_lists)
 
     def _roi_align_op(self, pooler) -> tuple[Any, bool]:
-        from ..layers import ROIAlignRotated
-
-        if ROIAlignRotated is not None and isinstance(pooler, ROIAlignRotated):
+        if isinstance(pooler, ROIAlignRotated):
             return torch.ops._caffe2.RoIAlignRotated, True
         return torch.ops._caffe2.RoIAlign, bool(pooler.aligned)
 
@@ -263,7 +299,7 @@ class Caffe2ROIPooler(Caffe2Compatible, poolers.ROIPooler):
         )
 
     def forward(self, x, box_lists):
-        assert not self.training
+        _require_eval(self)
         _ensure_caffe2_ops()
         pooler_fmt_boxes = self.c2_preprocess(box_lists)
         num_level_assignments = len(self.level_poolers)
@@ -275,9 +311,11 @@ class Caffe2ROIPooler(Caffe2Compatible, poolers.ROIPooler):
             return self._pool(x0, pooler_fmt_boxes, self.level_poolers[0])
 
         device = pooler_fmt_boxes.device
-        assert (
-            self.max_level - self.min_level + 1 == 4
-        ), "Currently DistributeFpnProposals only support 4 levels"
+        if self.max_level - self.min_level + 1 != 4:
+            raise ExportAssertionError(
+                f"Caffe2ROIPooler: levels {self.min_level}..{self.max_level}, expected 4 levels "
+                "(DistributeFpnProposals supports exactly 4)"
+            )
         fpn_outputs = torch.ops._caffe2.DistributeFpnProposals(
             to_device(pooler_fmt_boxes, "cpu"),
             roi_canonical_scale=self.canonical_box_size,
@@ -296,10 +334,11 @@ class Caffe2ROIPooler(Caffe2Compatible, poolers.ROIPooler):
             for roi_fpn, x_level, pooler in zip(rois_fpn_list, x, self.level_poolers)
         ]
         roi_feat_shuffled = cat(roi_feat_fpn_list, dim=0)
-        assert roi_feat_shuffled.numel() > 0 and rois_idx_restore_int32.numel() > 0, (
-            "Caffe2 export requires tracing with a model checkpoint + input that can produce valid"
-            " detections. But no detections were obtained with the given checkpoint and input!"
-        )
+        if roi_feat_shuffled.numel() == 0 or rois_idx_restore_int32.numel() == 0:
+            raise ExportAssertionError(
+                "Caffe2 export requires tracing with a model checkpoint + input that can produce valid"
+                " detections. But no detections were obtained with the given checkpoint and input!"
+            )
         return torch.ops._caffe2.BatchPermutation(roi_feat_shuffled, rois_idx_restore_int32)
 
 
@@ -327,10 +366,11 @@ class Caffe2FastRCNNOutputsInference:
         weights = box_predictor.box2box_transform.weights
         if len(weights) != 5:
             return 4, weights
-        assert weights[4] == 1, (
-            "The weights for Rotated BBoxTransform in C2 have only 4 dimensions,"
-            + " thus enforcing the angle weight to be 1 for now"
-        )
+        if weights[4] != 1:
+            raise ExportAssertionError(
+                f"box2box_transform weights={tuple(weights)}: the weights for Rotated BBoxTransform in C2 have "
+                "only 4 dimensions, thus enforcing the angle weight to be 1 for now"
+            )
         return 5, weights[:4]
 
     @staticmethod
@@ -343,7 +383,11 @@ class Caffe2FastRCNNOutputsInference:
             if getattr(box_predictor, "use_sigmoid_ce", False):
                 return torch.sigmoid(class_logits)
             return F.softmax(class_logits, -1)
-        assert num_classes == class_logits.shape[1]
+        if num_classes != class_logits.shape[1]:
+            raise ExportAssertionError(
+                f"box predictor: {class_logits.shape[1]} class logits, expected {num_classes} (sigmoid) "
+                f"or {num_classes + 1} (softmax with background)"
+            )
         class_prob = torch.sigmoid(class_logits)
         # BoxWithNMSLimit infers K from the number of columns: append a background placeholder.
         return torch.cat((class_prob, torch.zeros(class_prob.shape[0], 1).to(class_prob)), dim=1)
@@ -381,7 +425,10 @@ class Caffe2FastRCNNOutputsInference:
         """``BBoxTransform``: the deltas decoded against the RoIs with the predictor's weights,
         clipped to the image; returns (boxes (R, K*box_dim), batch splits)."""
         box_dim, weights = self._box_dim_and_weights(box_predictor)
-        assert box_regression.shape[1] % box_dim == 0
+        if box_regression.shape[1] % box_dim:
+            raise ExportAssertionError(
+                f"BBoxTransform: box regression of width {box_regression.shape[1]}, expected a multiple of {box_dim}"
+            )
         roi_pred_bbox, roi_batch_splits = torch.ops._caffe2.BBoxTransform(
             to_device(rois, "cpu"),
             to_device(box_regression, "cpu"),
@@ -502,7 +549,7 @@ class Caffe2MaskRCNNInference:
 
     def __call__(self, pred_mask_logits, pred_instances):
         if all(isinstance(x, InstancesList) for x in pred_instances):
-            assert len(pred_instances) == 1
+            _require_one_instances_list("Caffe2MaskRCNNInference", pred_instances)
             mask_probs_pred = pred_mask_logits.sigmoid()
             mask_probs_pred = alias(mask_probs_pred, "mask_fcn_probs")
             pred_instances[0].set("pred_masks", mask_probs_pred)
@@ -519,7 +566,7 @@ class Caffe2KeypointRCNNInference:
     def __call__(self, pred_keypoint_logits, pred_instances):
         output = alias(pred_keypoint_logits, "kps_score")
         if all(isinstance(x, InstancesList) for x in pred_instances):
-            assert len(pred_instances) == 1
+            _require_one_instances_list("Caffe2KeypointRCNNInference", pred_instances)
             if self.use_heatmap_max_keypoint:
                 _ensure_caffe2_ops()
                 device = output.device

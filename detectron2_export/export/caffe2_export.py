@@ -7,6 +7,7 @@ import logging
 
 import torch
 
+from ..errors import ExportAssertionError
 from .onnx_export import export_onnx_model
 from .onnx_to_caffe2.converter import onnx_graph_to_caffe2_net
 from .passes import run_passes
@@ -19,9 +20,12 @@ def export_caffe2_detection_model(model: torch.nn.Module, tensor_inputs: tuple[t
 
     ``model`` must have ``encode_additional_info(predict_net, init_net)``; it is deep-copied first.
     """
+    if not isinstance(model, torch.nn.Module) or not hasattr(model, "encode_additional_info"):
+        raise ExportAssertionError(
+            f"export_caffe2_detection_model: got a {type(model).__name__}, expected a Caffe2-compatible "
+            "meta-architecture (an nn.Module with encode_additional_info, e.g. from Caffe2Tracer)"
+        )
     model = copy.deepcopy(model)
-    assert isinstance(model, torch.nn.Module)
-    assert hasattr(model, "encode_additional_info")
 
     logger.info("Exporting a %s model via ONNX ...", type(model).__name__)
     onnx_model = export_onnx_model(model, tensor_inputs)

@@ -12,6 +12,7 @@ from unittest import mock
 
 import torch
 
+from ..errors import ExportAssertionError
 from ..modeling import poolers
 from ..modeling.proposal_generator import rpn
 from ..modeling.roi_heads import keypoint_head, mask_head
@@ -28,10 +29,6 @@ from .c10 import (
 )
 
 
-class GenericMixin:
-    """Marker: the replacement class is mixed with the original class instead of replacing it."""
-
-
 class Caffe2CompatibleConverter:
     """Turns a module into its Caffe2-compatible class (``replaceCls``) in place."""
 
@@ -39,16 +36,7 @@ class Caffe2CompatibleConverter:
         self.replaceCls = replaceCls
 
     def create_from(self, module: torch.nn.Module) -> torch.nn.Module:
-        assert isinstance(module, torch.nn.Module)
-        if issubclass(self.replaceCls, GenericMixin):
-            new_class = type(
-                f"{self.replaceCls.__name__}MixedWith{module.__class__.__name__}",
-                (self.replaceCls, module.__class__),
-                {},
-            )
-            module.__class__ = new_class
-        else:
-            module.__class__ = self.replaceCls
+        module.__class__ = self.replaceCls
         if isinstance(module, Caffe2Compatible):
             module.tensor_mode = False
         return module
@@ -71,6 +59,15 @@ def patch_generalized_rcnn(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
+def _require_called(mocked_func: mock.Mock, what: str) -> None:
+    """The rewrite only takes effect if the model calls the patched function; say so if it never did."""
+    if mocked_func.call_count == 0:
+        raise ExportAssertionError(
+            f"{what} was patched for the Caffe2 export but the model never called it: "
+            "its ROI heads do not run detectron2's inference path"
+        )
+
+
 @contextlib.contextmanager
 def mock_fastrcnn_outputs_inference(
     tensor_mode: bool, check: bool = True, box_predictor_type: type = FastRCNNOutputLayers
@@ -83,20 +80,20 @@ def mock_fastrcnn_outputs_inference(
     ) as mocked_func:
         yield
     if check:
-        assert mocked_func.call_count > 0
+        _require_called(mocked_func, f"{box_predictor_type.__name__}.inference")
 
 
 @contextlib.contextmanager
-def mock_mask_rcnn_inference(tensor_mode: bool, patched_module: str, check: bool = True) -> Iterator[None]:
+def mock_mask_rcnn_inference(patched_module: str, check: bool = True) -> Iterator[None]:
     with mock.patch(f"{patched_module}.mask_rcnn_inference", side_effect=Caffe2MaskRCNNInference()) as mocked_func:
         yield
     if check:
-        assert mocked_func.call_count > 0
+        _require_called(mocked_func, "mask_rcnn_inference")
 
 
 @contextlib.contextmanager
 def mock_keypoint_rcnn_inference(
-    tensor_mode: bool, patched_module: str, use_heatmap_max_keypoint: bool, check: bool = True
+    patched_module: str, use_heatmap_max_keypoint: bool, check: bool = True
 ) -> Iterator[None]:
     with mock.patch(
         f"{patched_module}.keypoint_rcnn_inference",
@@ -104,7 +101,7 @@ def mock_keypoint_rcnn_inference(
     ) as mocked_func:
         yield
     if check:
-        assert mocked_func.call_count > 0
+        _require_called(mocked_func, "keypoint_rcnn_inference")
 
 
 class ROIHeadsPatcher:
@@ -130,10 +127,10 @@ class ROIHeadsPatcher:
             )
         if getattr(self.heads, "keypoint_on", False):
             mock_ctx_managers += [
-                mock_keypoint_rcnn_inference(tensor_mode, kpt_heads_mod, self.use_heatmap_max_keypoint)
+                mock_keypoint_rcnn_inference(kpt_heads_mod, self.use_heatmap_max_keypoint)
             ]
         if getattr(self.heads, "mask_on", False):
-            mock_ctx_managers += [mock_mask_rcnn_inference(tensor_mode, mask_head_mod)]
+            mock_ctx_managers += [mock_mask_rcnn_inference(mask_head_mod)]
 
         with contextlib.ExitStack() as stack:
             for mgr in mock_ctx_managers:

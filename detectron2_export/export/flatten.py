@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ..config.instantiate import convert_target_to_string, locate
+from ..errors import ExportAssertionError
 from ..structures import Boxes, Instances, ROIMasks
 from .torchscript_patch import patch_builtin_len
 
@@ -31,16 +32,16 @@ class Schema:
         ret: tuple = ()
         sizes = []
         for v in values:
-            assert isinstance(v, tuple), "Flattened results must be a tuple"
+            if not isinstance(v, tuple):
+                raise ExportAssertionError(f"Flattened results must be a tuple, got a {type(v).__name__}")
             ret = ret + v
             sizes.append(len(v))
         return ret, sizes
 
     @staticmethod
     def _split(values: tuple, sizes: list[int]) -> list[tuple]:
-        if len(sizes):
-            expected_len = sum(sizes)
-            assert len(values) == expected_len, f"Values has length {len(values)} but expect length {expected_len}."
+        if len(sizes) and len(values) != sum(sizes):
+            raise ExportAssertionError(f"Values has length {len(values)} but expect length {sum(sizes)}.")
         ret = []
         for k in range(len(sizes)):
             begin, end = sum(sizes[:k]), sum(sizes[: k + 1])
@@ -238,10 +239,9 @@ class TracingAdapter(nn.Module):
             else:
                 if self.outputs_schema is None:
                     self.outputs_schema = schema
-                else:
-                    assert self.outputs_schema == schema, (
-                        "Model should always return outputs with the same "
-                        "structure so it can be traced!"
+                elif self.outputs_schema != schema:
+                    raise ExportAssertionError(
+                        "Model should always return outputs with the same structure so it can be traced!"
                     )
             return flattened_outputs
 

@@ -9,6 +9,7 @@ from typing import Iterator, Union
 import torch
 from torch import nn
 
+from ..errors import ExportAssertionError
 from .torchscript_patch import freeze_training_mode, patch_instances
 
 __all__ = ["scripting_with_instances", "dump_torchscript_IR", "export_torchscript_with_instances"]
@@ -31,7 +32,10 @@ def scripting_with_instances(model: nn.Module, fields: dict[str, type]) -> torch
     Returns:
         The scripted model; it accepts any batch size. ``model`` itself is left as it was.
     """
-    assert not model.training, "Currently we only support exporting models in evaluation mode to torchscript"
+    if model.training:
+        raise ExportAssertionError(
+            "Currently we only support exporting models in evaluation mode to torchscript: call model.eval()"
+        )
     with _keep_submodules(model), freeze_training_mode(model), patch_instances(fields):
         return torch.jit.script(model)
 
