@@ -1,14 +1,69 @@
-"""Reusable ``Arg`` declarations, input checks and op-factory naming shared by the op modules."""
+"""Reusable ``Arg`` declarations, input checks, allocation limits and op-factory naming shared by
+the op modules."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from ..errors import OperatorInputError
+from ..errors import OperatorArgumentError, OperatorInputError
 from .registry import REQUIRED, Arg
+
+
+@dataclass(frozen=True)
+class ResourceLimits:
+    """Ceilings checked before a tensor whose size a model file chooses is allocated (issue 15).
+
+    A file can claim a tensor far larger than itself (a ``ConstantFill`` shape, a resize scale, a
+    pooled size). At load, one tensor may take ``min(max_tensor_bytes, floor_bytes +
+    file_size_factor * <bytes of the model's parameters>)``; while running, ``max_tensor_bytes``.
+    """
+
+    max_tensor_bytes: int = int(os.environ.get("DETECTRON2_EXPORT_MAX_TENSOR_BYTES", 4 << 30))
+    floor_bytes: int = 256 << 20
+    file_size_factor: float = 4.0
+    max_size_divisibility: int = 4096
+
+    def load_limit(self, model_bytes: int) -> int:
+        """Bytes one tensor claimed by a file holding ``model_bytes`` of parameters may take."""
+        return min(self.max_tensor_bytes, self.floor_bytes + int(self.file_size_factor * model_bytes))
+
+
+_LIMITS = [ResourceLimits()]
+
+
+def resource_limits() -> ResourceLimits:
+    return _LIMITS[0]
+
+
+def set_resource_limits(limits: ResourceLimits) -> ResourceLimits:
+    """Install ``limits`` for every later load and run; returns the previous ones."""
+    previous, _LIMITS[0] = _LIMITS[0], limits
+    return previous
+
+
+def tensor_nbytes(shape: Sequence[int], dtype: torch.dtype) -> int:
+    """Bytes of a tensor of ``shape`` (Python ints: no overflow)."""
+    return math.prod(int(d) for d in shape) * dtype.itemsize
+
+
+def check_allocation(op_type: str, what: str, shape: Sequence[int], dtype: torch.dtype, limit: int | None = None) -> None:
+    """Raise OperatorArgumentError before allocating ``what`` of ``shape`` if it is negative or too big."""
+    dims = [int(d) for d in shape]
+    if any(d < 0 for d in dims):
+        raise OperatorArgumentError(f"{op_type}: {what} shape={tuple(dims)}, expected non-negative dims")
+    limit = resource_limits().max_tensor_bytes if limit is None else limit
+    nbytes = tensor_nbytes(dims, dtype)
+    if nbytes > limit:
+        raise OperatorArgumentError(
+            f"{op_type}: {what} shape={tuple(dims)} {dtype} needs {nbytes} bytes, expected at most {limit} "
+            "(ResourceLimits: set_resource_limits or DETECTRON2_EXPORT_MAX_TENSOR_BYTES)"
+        )
 
 
 def _is_int(v: Any) -> bool:

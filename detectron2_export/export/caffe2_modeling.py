@@ -11,6 +11,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
+import re
 import types
 from typing import Any, Callable
 
@@ -24,7 +26,8 @@ from ..modeling.meta_arch.panoptic_fpn import combine_semantic_and_instance_outp
 from ..modeling.postprocessing import detector_postprocess, sem_seg_postprocess
 from ..modeling.roi_heads import keypoint_head
 from ..structures import Boxes, ImageList, Instances, RotatedBoxes
-from ..errors import ExportError
+from ..caffe2.op_args import check_allocation, resource_limits
+from ..errors import ExportError, OperatorArgumentError, OperatorInputError, ProtobufError
 from .c10 import Caffe2Compatible
 from .caffe2_patch import ROIHeadsPatcher, patch_generalized_rcnn
 from .protobuf_utils import (
@@ -39,17 +42,55 @@ from .shared import alias, mock_torch_nn_functional_interpolate
 logger = logging.getLogger(__name__)
 
 
+def _output(
+    tensor_outputs: dict[str, torch.Tensor], name: str, ranks: tuple[int, ...], required: bool = True,
+    where: str = "assemble_rcnn_outputs_by_name",
+):
+    """Output blob ``name`` of the net, checked to be a tensor of one of ``ranks`` (None if optional and absent)."""
+    value = tensor_outputs.get(name)
+    if value is None:
+        if not required:
+            return None
+        raise OperatorInputError(
+            f"{where}: output blob {name!r} missing or empty, expected a tensor "
+            f"(the predict net's outputs: {sorted(tensor_outputs)})"
+        )
+    if not isinstance(value, torch.Tensor) or value.dim() not in ranks:
+        got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+        raise OperatorInputError(f"{where}: output blob {name!r} shape={got}, expected {' or '.join(f'{r}-D' for r in ranks)}")
+    return value
+
+
+def _check_leading(name: str, value: torch.Tensor, n: int) -> None:
+    if value.shape[0] != n:
+        raise OperatorInputError(
+            f"assemble_rcnn_outputs_by_name: output blob {name!r} shape={tuple(value.shape)}, expected {n} rows "
+            "(one per detection in 'bbox_nms')"
+        )
+
+
 def assemble_rcnn_outputs_by_name(
     image_sizes: list[list[int]], tensor_outputs: dict[str, torch.Tensor], force_mask_on: bool = False
 ) -> list[Instances]:
-    """Raw R-CNN net outputs (by blob name) -> one detectron2 ``Instances`` in network-input size."""
-    assert len(image_sizes) == 1
+    """Raw R-CNN net outputs (by blob name) -> one detectron2 ``Instances`` in network-input size.
+
+    Shapes and class ids are checked against each other first: the outputs come from a model file."""
+    if len(image_sizes) != 1:
+        raise OperatorInputError(
+            f"assemble_rcnn_outputs_by_name: {len(image_sizes)} images, expected 1 (the Caffe2 nets run one image)"
+        )
     result = Instances(tuple(image_sizes[0]))
 
-    bbox_nms = tensor_outputs["bbox_nms"]
-    score_nms = tensor_outputs["score_nms"]
-    class_nms = tensor_outputs["class_nms"]
-    assert bbox_nms is not None and score_nms is not None and class_nms is not None
+    bbox_nms = _output(tensor_outputs, "bbox_nms", (2,))
+    num = bbox_nms.shape[0]
+    if bbox_nms.shape[1] not in (4, 5):
+        raise OperatorInputError(
+            f"assemble_rcnn_outputs_by_name: output blob 'bbox_nms' shape={tuple(bbox_nms.shape)}, expected (N, 4) or (N, 5)"
+        )
+    score_nms = _output(tensor_outputs, "score_nms", (1,))
+    class_nms = _output(tensor_outputs, "class_nms", (1,))
+    _check_leading("score_nms", score_nms, num)
+    _check_leading("class_nms", class_nms, num)
     if bbox_nms.shape[1] == 5:
         result.pred_boxes = RotatedBoxes(bbox_nms)
     else:
@@ -57,21 +98,35 @@ def assemble_rcnn_outputs_by_name(
     result.scores = score_nms
     result.pred_classes = class_nms.to(torch.int64)
 
-    mask_fcn_probs = tensor_outputs.get("mask_fcn_probs", None)
+    mask_fcn_probs = _output(tensor_outputs, "mask_fcn_probs", (4,), required=False)
     if mask_fcn_probs is not None:
-        num_masks = mask_fcn_probs.shape[0]
+        _check_leading("mask_fcn_probs", mask_fcn_probs, num)
         class_pred = result.pred_classes
-        indices = torch.arange(num_masks, device=class_pred.device)
+        num_classes = mask_fcn_probs.shape[1]
+        if num and (int(class_pred.min()) < 0 or int(class_pred.max()) >= num_classes):
+            raise OperatorInputError(
+                f"assemble_rcnn_outputs_by_name: output blob 'class_nms' holds class ids in [{int(class_pred.min())}, "
+                f"{int(class_pred.max())}], expected in [0, {num_classes - 1}] ('mask_fcn_probs' shape "
+                f"{tuple(mask_fcn_probs.shape)})"
+            )
+        indices = torch.arange(num, device=class_pred.device)
         result.pred_masks = mask_fcn_probs[indices, class_pred][:, None]
     elif force_mask_on:
         result.pred_masks = torch.zeros([0, 1, 0, 0], dtype=torch.uint8)
 
-    keypoints_out = tensor_outputs.get("keypoints_out", None)
-    kps_score = tensor_outputs.get("kps_score", None)
+    keypoints_out = _output(tensor_outputs, "keypoints_out", (3,), required=False)
+    kps_score = _output(tensor_outputs, "kps_score", (4,), required=False)
     if keypoints_out is not None:
+        _check_leading("keypoints_out", keypoints_out, num)
+        if keypoints_out.shape[1] < 3:
+            raise OperatorInputError(
+                f"assemble_rcnn_outputs_by_name: output blob 'keypoints_out' shape={tuple(keypoints_out.shape)}, "
+                "expected (N, 4, #keypoints)"
+            )
         # (N, 4, #keypoints) rows x, y, score, prob -> (N, #keypoints, 3) with the heatmap score
         result.pred_keypoints = keypoints_out.transpose(1, 2)[:, :, [0, 1, 2]]
     elif kps_score is not None:
+        _check_leading("kps_score", kps_score, num)
         keypoint_head.keypoint_rcnn_inference(kps_score, [result])
     return [result]
 
@@ -88,6 +143,66 @@ def set_caffe2_compatible_tensor_mode(model: torch.nn.Module, enable: bool = Tru
     model.apply(_fn)
 
 
+_DEVICE = re.compile(r"(cpu|cuda)(:[0-9]+)?")
+
+
+def _check_image(i: int, image: Any, channels: int) -> None:
+    """``image`` must be a (C, H, W) real tensor with ``channels`` channels and no empty side."""
+    where = f"convert_batched_inputs_to_c2_format: batched_inputs[{i}]['image']"
+    if not isinstance(image, torch.Tensor):
+        raise OperatorInputError(f"{where} is a {type(image).__name__}, expected a torch.Tensor (C, H, W)")
+    shape = tuple(image.shape)
+    if image.dtype == torch.bool or image.dtype.is_complex:
+        raise OperatorInputError(f"{where} dtype={image.dtype}, expected a real (integer or floating) dtype")
+    if image.dim() != 3:
+        raise OperatorInputError(f"{where} shape={shape}, expected 3-D (C, H, W) with C={channels}")
+    if shape[0] != channels:
+        hint = " (HWC layout? permute it to CHW)" if shape[2] == channels else ""
+        raise OperatorInputError(f"{where} shape={shape}, expected {channels} channels first (C, H, W){hint}")
+    if shape[1] == 0 or shape[2] == 0:
+        raise OperatorInputError(f"{where} shape={shape}, expected a non-empty image")
+
+
+def _check_size_divisibility(size_divisibility: Any) -> int:
+    limit = resource_limits().max_size_divisibility
+    if isinstance(size_divisibility, bool) or not isinstance(size_divisibility, int) or not 0 <= size_divisibility <= limit:
+        raise OperatorArgumentError(
+            f"convert_batched_inputs_to_c2_format: size_divisibility={size_divisibility!r}, expected an int in "
+            f"[0, {limit}] (ResourceLimits.max_size_divisibility)"
+        )
+    return size_divisibility
+
+
+def _check_device(device: str | torch.device) -> torch.device:
+    if isinstance(device, torch.device):
+        return device
+    if not isinstance(device, str) or not _DEVICE.fullmatch(device):
+        raise OperatorArgumentError(
+            f"convert_batched_inputs_to_c2_format: device={device!r}, expected 'cpu', 'cuda' or 'cuda:<index>'"
+        )
+    return torch.device(device)
+
+
+def _check_pad_value(pad_value: Any, channels: int) -> list[float] | None:
+    if pad_value is None:
+        return None
+    ok = isinstance(pad_value, (list, tuple)) and len(pad_value) in (1, channels)
+    ok = ok and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in pad_value)
+    if not ok:
+        raise OperatorArgumentError(
+            f"convert_batched_inputs_to_c2_format: pad_value={pad_value!r}, expected 1 or {channels} finite numbers "
+            "(one per channel)"
+        )
+    return [float(v) for v in pad_value]
+
+
+def _check_target_height(i: int, height: Any) -> None:
+    if isinstance(height, bool) or not isinstance(height, (int, float)) or not (math.isfinite(height) and height > 0):
+        raise OperatorInputError(
+            f"convert_batched_inputs_to_c2_format: batched_inputs[{i}]['height']={height!r}, expected a positive number"
+        )
+
+
 def convert_batched_inputs_to_c2_format(
     batched_inputs: list[dict],
     size_divisibility: int,
@@ -100,17 +215,43 @@ def convert_batched_inputs_to_c2_format(
     ``pad_value`` (one value per channel) fills the padding. Upstream pads the raw image with 0, so
     padded pixels become ``-mean/std`` inside the graph while eager detectron2 pads the normalised
     image with 0; padding with the pixel mean makes the two identical (upstream's "padding before
-    normalisation" difference, SPEC 3.3/3.14, which costs ~0.3 segm AP on small images)."""
-    assert all(isinstance(x, dict) for x in batched_inputs)
-    assert all(x["image"].dim() == 3 for x in batched_inputs)
+    normalisation" difference, SPEC 3.3/3.14, which costs ~0.3 segm AP on small images).
+
+    Every input and argument is checked first (they may come from a model file or a caller): images
+    must be (C, H, W) with C the number of ``pad_value`` values (3 without them)."""
+    if not isinstance(batched_inputs, (list, tuple)) or not batched_inputs:
+        raise OperatorInputError(
+            f"convert_batched_inputs_to_c2_format: batched_inputs is a {type(batched_inputs).__name__} "
+            f"of length {len(batched_inputs) if isinstance(batched_inputs, (list, tuple)) else '-'}, "
+            "expected a non-empty list of dicts"
+        )
+    size_divisibility = _check_size_divisibility(size_divisibility)
+    device = _check_device(device)
+    channels = len(pad_value) if isinstance(pad_value, (list, tuple)) and len(pad_value) > 1 else 3
+    pad_value = _check_pad_value(pad_value, channels)
+    for i, x in enumerate(batched_inputs):
+        if not isinstance(x, dict) or "image" not in x:
+            raise OperatorInputError(
+                f"convert_batched_inputs_to_c2_format: batched_inputs[{i}] is a {type(x).__name__}, expected a dict "
+                "with an 'image'"
+            )
+        _check_image(i, x["image"], channels)
+        if "height" in x:
+            _check_target_height(i, x["height"])
+    padded = [
+        max(img["image"].shape[d] for img in batched_inputs) for d in (1, 2)
+    ]
+    if size_divisibility > 1:
+        padded = [-(-s // size_divisibility) * size_divisibility for s in padded]
+    check_allocation("convert_batched_inputs_to_c2_format", "data", (len(batched_inputs), channels, *padded), torch.float32)
 
     images = [x["image"].to(torch.float32) for x in batched_inputs]
     images = ImageList.from_tensors(images, size_divisibility)
     if pad_value is not None:
         fill = torch.as_tensor(pad_value, dtype=torch.float32).view(-1, 1, 1)
-        for padded, (h, w) in zip(images.tensor, images.image_sizes):
-            padded[:, h:, :] = fill
-            padded[:, :, w:] = fill
+        for padded_image, (h, w) in zip(images.tensor, images.image_sizes):
+            padded_image[:, h:, :] = fill
+            padded_image[:, :, w:] = fill
 
     im_info = []
     for input_per_image, image_size in zip(batched_inputs, images.image_sizes):
@@ -158,6 +299,11 @@ class Caffe2MetaArch(Caffe2Compatible, torch.nn.Module):
     def forward(self, inputs):
         raise NotImplementedError()
 
+    def _check_tensor_mode(self) -> None:
+        if not self.tensor_mode:
+            raise ExportError(f"{type(self).__name__}.forward: tensor_mode=False, expected True (only the Caffe2 "
+                              "tensor-mode graph is implemented for this meta-architecture)")
+
     def _caffe2_preprocess_image(self, inputs):
         """Normalise inside the graph; ``image_sizes`` becomes the ``im_info`` tensor itself."""
         data, im_info = inputs
@@ -174,6 +320,11 @@ class Caffe2MetaArch(Caffe2Compatible, torch.nn.Module):
         raise NotImplementedError()
 
 
+def _check_model_type(torch_model: torch.nn.Module, expected: type, wrapper: str) -> None:
+    if not isinstance(torch_model, expected):
+        raise ExportError(f"{wrapper}: model is a {type(torch_model).__name__}, expected a {expected.__name__}")
+
+
 def _use_heatmap_max_keypoint(cfg) -> bool:
     try:
         return bool(cfg.EXPORT_CAFFE2.USE_HEATMAP_MAX_KEYPOINT)
@@ -183,7 +334,7 @@ def _use_heatmap_max_keypoint(cfg) -> bool:
 
 class Caffe2GeneralizedRCNN(Caffe2MetaArch):
     def __init__(self, cfg, torch_model: torch.nn.Module, enable_tensor_mode: bool = True) -> None:
-        assert isinstance(torch_model, meta_arch.GeneralizedRCNN)
+        _check_model_type(torch_model, meta_arch.GeneralizedRCNN, type(self).__name__)
         torch_model = patch_generalized_rcnn(torch_model)
         super().__init__(cfg, torch_model, enable_tensor_mode)
         self.roi_heads_patcher = ROIHeadsPatcher(
@@ -217,7 +368,7 @@ class Caffe2GeneralizedRCNN(Caffe2MetaArch):
 
 class Caffe2PanopticFPN(Caffe2MetaArch):
     def __init__(self, cfg, torch_model: torch.nn.Module) -> None:
-        assert isinstance(torch_model, meta_arch.PanopticFPN)
+        _check_model_type(torch_model, meta_arch.PanopticFPN, type(self).__name__)
         torch_model = patch_generalized_rcnn(torch_model)
         super().__init__(cfg, torch_model)
         self.roi_heads_patcher = ROIHeadsPatcher(
@@ -226,7 +377,7 @@ class Caffe2PanopticFPN(Caffe2MetaArch):
 
     @mock_torch_nn_functional_interpolate()
     def forward(self, inputs):
-        assert self.tensor_mode
+        self._check_tensor_mode()
         images = self._caffe2_preprocess_image(inputs)
         features = self._wrapped_model.backbone(images.tensor)
 
@@ -266,7 +417,7 @@ class Caffe2PanopticFPN(Caffe2MetaArch):
             _, im_info = c2_inputs
             image_sizes = [[int(im[0]), int(im[1])] for im in im_info]
             detector_results = assemble_rcnn_outputs_by_name(image_sizes, c2_results, force_mask_on=True)
-            sem_seg_results = c2_results["sem_seg"]
+            sem_seg_results = _output(c2_results, "sem_seg", (4,), where="PanopticFPN outputs")
 
             processed_results = []
             for sem_seg_result, detector_result, input_per_image, image_size in zip(
@@ -303,12 +454,12 @@ class Caffe2RetinaNet(Caffe2MetaArch):
     """The graph stops at the head; decoding, anchors and NMS run in Python from stored metadata."""
 
     def __init__(self, cfg, torch_model: torch.nn.Module) -> None:
-        assert isinstance(torch_model, meta_arch.RetinaNet)
+        _check_model_type(torch_model, meta_arch.RetinaNet, type(self).__name__)
         super().__init__(cfg, torch_model)
 
     @mock_torch_nn_functional_interpolate()
     def forward(self, inputs):
-        assert self.tensor_mode
+        self._check_tensor_mode()
         images = self._caffe2_preprocess_image(inputs)
 
         # explicitly return the image sizes so ONNX does not drop the otherwise unused input
@@ -368,13 +519,23 @@ class Caffe2RetinaNet(Caffe2MetaArch):
                     "re-export the model with detectron2_export to get 'anchor_generator_spec'"
                 )
             raise ExportError("RetinaNet predict net: missing argument 'anchor_generator_spec'")
-        spec = json.loads(raw.decode("ascii"))
-        cell_anchors = [torch.tensor(a, dtype=torch.float32).reshape(-1, 4) for a in spec["cell_anchors"]]
+        try:
+            spec = json.loads(raw.decode("ascii"))
+            cell_anchors = [torch.tensor(a, dtype=torch.float32).reshape(-1, 4) for a in spec["cell_anchors"]]
+            strides, offset = [int(s) for s in spec["strides"]], float(spec["offset"])
+            if len(strides) != len(cell_anchors) or not cell_anchors:
+                raise ValueError(f"{len(strides)} strides for {len(cell_anchors)} levels of cell anchors")
+        except (UnicodeDecodeError, TypeError, ValueError, KeyError, RuntimeError) as e:
+            raise ProtobufError(
+                f"RetinaNet predict net: argument 'anchor_generator_spec'={raw[:200]!r}, expected ASCII JSON "
+                f"{{'cell_anchors': [[[x0, y0, x1, y1], ...], ...], 'strides': [int, ...], 'offset': float}}: "
+                f"{type(e).__name__}: {e}"
+            ) from None
         generator = DefaultAnchorGenerator(
             sizes=[[32.0]] * len(cell_anchors),
             aspect_ratios=[[1.0]] * len(cell_anchors),
-            strides=spec["strides"],
-            offset=spec["offset"],
+            strides=strides,
+            offset=offset,
         )
         for buffer, value in zip(generator.cell_anchors, cell_anchors):
             buffer.resize_(value.shape).copy_(value)
@@ -404,8 +565,15 @@ class Caffe2RetinaNet(Caffe2MetaArch):
             )
 
             num_features = len([x for x in c2_results.keys() if x.startswith("box_cls_")])
-            pred_logits = [c2_results[f"box_cls_{i}"] for i in range(num_features)]
-            pred_anchor_deltas = [c2_results[f"box_delta_{i}"] for i in range(num_features)]
+            if num_features == 0:
+                raise OperatorInputError(
+                    f"RetinaNet outputs: no 'box_cls_<i>' output blob, expected one per feature level "
+                    f"(the predict net's outputs: {sorted(c2_results)})"
+                )
+            pred_logits = [_output(c2_results, f"box_cls_{i}", (4,), where="RetinaNet outputs") for i in range(num_features)]
+            pred_anchor_deltas = [
+                _output(c2_results, f"box_delta_{i}", (4,), where="RetinaNet outputs") for i in range(num_features)
+            ]
 
             # For each feature level, feature should have the same batch size and
             # spatial dimension as the box_cls and box_delta.

@@ -10,7 +10,7 @@ import torch
 
 from detectron2_export.caffe2.proto import caffe2_pb2
 from detectron2_export.config import get_cfg
-from detectron2_export.errors import ExportError
+from detectron2_export.errors import ExportError, OperatorArgumentError, OperatorInputError, ProtobufError
 from detectron2_export.export.caffe2_modeling import (
     _RETINANET_INFERENCE_METHODS,
     META_ARCH_CAFFE2_EXPORT_TYPE_MAP,
@@ -57,7 +57,7 @@ class TestConvertBatchedInputs:
         assert im_info.tolist() == [[30.0, 65.0, 1.0], [70.0, 20.0, 2.0]]
 
     def test_rejects_non_chw(self):
-        with pytest.raises(AssertionError):
+        with pytest.raises(OperatorInputError, match=r"batched_inputs\[0\]\['image'\] shape=\(1, 3, 8, 8\), expected 3-D"):
             convert_batched_inputs_to_c2_format([{"image": torch.rand(1, 3, 8, 8)}], 0, "cpu")
 
 
@@ -123,7 +123,7 @@ class TestAssembleRcnnOutputs:
         assert torch.equal(result.pred_keypoint_heatmaps, heatmap)
 
     def test_only_batch_size_one(self):
-        with pytest.raises(AssertionError):
+        with pytest.raises(OperatorInputError, match="2 images, expected 1"):
             assemble_rcnn_outputs_by_name([[20, 30], [20, 30]], _nms_outputs([[1.0, 2, 3, 4]], [0.9], [0.0]))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from ...errors import OperatorInputError
@@ -16,6 +17,12 @@ def batch_permutation(X: Tensor, indices: Tensor) -> Tensor:
     if X.dim() == 0 or X.shape[0] != indices.shape[0]:
         raise OperatorInputError(
             f"BatchPermutation: X shape={tuple(X.shape)}, expected first dimension {indices.shape[0]} (len(indices))"
+        )
+    if indices.dtype.is_floating_point or indices.dtype.is_complex or indices.dtype == torch.bool:
+        raise OperatorInputError(f"BatchPermutation: indices dtype={indices.dtype}, expected an integer type")
+    if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= X.shape[0]):
+        raise OperatorInputError(
+            f"BatchPermutation: indices in [{int(indices.min())}, {int(indices.max())}], expected in [0, {X.shape[0] - 1}]"
         )
     return X.index_select(0, indices.long())
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ...errors import OperatorArgumentError, OperatorInputError
-from ..op_args import int_list, named_op, number_arg
+from ..op_args import check_allocation, int_list, named_op, number_arg
 from ..registry import Arg, register_op
 from ..tensor_proto import DataType, torch_dtype
 
@@ -57,7 +57,13 @@ def _numeric_values(op_type: str, values: np.ndarray, dtype: torch.dtype) -> tor
     return torch.from_numpy(arr).to(dtype)
 
 
+_GIVEN_DTYPES: dict[str, torch.dtype] = {"GivenTensorStringFill": torch.uint8}
+"""Element type of each ``GivenTensor*Fill`` (strings counted as one byte each)."""
+
+
 def _given_tensor_fill(op_type: str, dtype: torch.dtype):
+    _GIVEN_DTYPES[op_type] = dtype
+
     @register_op(op_type, n_inputs=(0, 1), args=(Arg("values", np.ndarray), *_SHAPE_ARGS))
     def fill(*inputs: torch.Tensor, values: np.ndarray, shape: list[int], extra_shape: list[int], input_as_shape: bool) -> tuple:
         out_shape = _output_shape(op_type, inputs, shape, extra_shape, input_as_shape)
@@ -112,6 +118,23 @@ def constant_fill(
 ) -> tuple[torch.Tensor]:
     """A tensor full of ``value``; without ``dtype``, an int ``value`` gives INT64 and a float FLOAT (as Caffe2)."""
     out_shape = _output_shape("ConstantFill", inputs, shape, extra_shape, input_as_shape)
+    torch_type = _constant_dtype(value, dtype)
+    check_allocation("ConstantFill", "output", out_shape, torch_type)
+    return (torch.full(out_shape, value, dtype=torch_type),)
+
+
+def _constant_dtype(value: float | int, dtype: int | None) -> torch.dtype:
     if dtype is None:
         dtype = DataType.Value("INT64") if isinstance(value, int) else DataType.Value("FLOAT")
-    return (torch.full(out_shape, value, dtype=torch_dtype(dtype, "ConstantFill")),)
+    return torch_dtype(dtype, "ConstantFill")
+
+
+def static_fill(op_type: str, n_inputs: int, kwargs: dict[str, Any]) -> tuple[list[int], torch.dtype] | None:
+    """Shape and dtype a fill op without inputs claims from its bound arguments (None for other ops),
+    so a loader can check sizes before anything is allocated."""
+    if n_inputs or (op_type != "ConstantFill" and op_type not in _GIVEN_DTYPES):
+        return None
+    shape = _output_shape(op_type, (), kwargs["shape"], kwargs["extra_shape"], kwargs["input_as_shape"])
+    if op_type == "ConstantFill":
+        return shape, _constant_dtype(kwargs["value"], kwargs["dtype"])
+    return shape, _GIVEN_DTYPES[op_type]

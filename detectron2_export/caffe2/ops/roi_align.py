@@ -17,6 +17,7 @@ import torchvision
 from torch import Tensor
 
 from ...errors import OperatorInputError
+from ..op_args import check_allocation
 from ..registry import Arg, register_op
 from .box_utils import caffe2_torch_ops
 
@@ -25,6 +26,10 @@ _ROTATED_CHUNK = 64
 
 _PARALLEL_MIN_ROIS = 32
 """Fewest RoIs per thread for which RoIAlign splits its work across threads."""
+
+_MAX_SAMPLES = 1 << 36
+"""Most bilinear samples one RoIAlign call may take (RoIs x channels x bins x grid points): an
+adaptive grid (``sampling_ratio <= 0``) grows with the RoI, so a huge RoI would run for hours."""
 
 
 def _check(op: str, features: Tensor, rois: Tensor, order: str, box_cols: int) -> None:
@@ -54,6 +59,46 @@ def _with_batch_index(rois: Tensor, box_cols: int, dtype: torch.dtype) -> Tensor
     return rois
 
 
+def _check_rois(
+    op: str, rois: Tensor, features: Tensor, order: str, sizes: tuple[Tensor, Tensor], pooled: tuple[int, int],
+    sampling_ratio: int,
+) -> None:
+    """Batch indices inside the batch, finite boxes and a bounded sampling grid, before a kernel that
+    checks none of them (torchvision's CPU kernel reads out of bounds or crashes on a bad index).
+
+    ``sizes``: each RoI's (height, width) on the feature map, as the kernel computes its grid."""
+    batch = features.shape[0]
+    index = rois[:, 0]
+    bad = torch.nonzero(~((index > -1) & (index < batch))).squeeze(1)  # truncated toward zero, as Caffe2
+    if bad.numel():
+        i = int(bad[0])
+        raise OperatorInputError(
+            f"{op}: rois[{i}] batch index={float(index[i])}, expected in [0, {batch - 1}] (features shape "
+            f"{tuple(features.shape)}); {bad.numel()} of {rois.shape[0]} RoIs out of range"
+        )
+    finite = torch.isfinite(rois).all(dim=1)
+    if not bool(finite.all()):
+        i = int(torch.nonzero(~finite)[0, 0])
+        raise OperatorInputError(f"{op}: rois[{i}]={rois[i].tolist()}, expected finite values")
+    heights, widths = sizes
+    channels = features.shape[1] if order == "NCHW" else features.shape[3]
+    if sampling_ratio > 0:
+        grid = rois.shape[0] * sampling_ratio * sampling_ratio
+    else:
+        grid_h = torch.ceil(heights.double().clamp(min=1.0) / pooled[0])
+        grid_w = torch.ceil(widths.double().clamp(min=1.0) / pooled[1])
+        grid = float((grid_h * grid_w).sum())
+    samples = grid * pooled[0] * pooled[1] * channels
+    if samples > _MAX_SAMPLES:
+        raise OperatorInputError(
+            f"{op}: {rois.shape[0]} RoIs of up to {float(heights.max()):.4g} x {float(widths.max()):.4g} feature "
+            f"pixels with sampling_ratio={sampling_ratio} need {samples:.3g} bilinear samples, expected at most "
+            f"{_MAX_SAMPLES} (RoIs far larger than the feature map {tuple(features.shape)})"
+        )
+    out_shape = (rois.shape[0], channels, *pooled)
+    check_allocation(op, "output", out_shape, features.dtype)
+
+
 def _empty_output(features: Tensor, order: str, pooled_h: int, pooled_w: int) -> Tensor:
     channels = features.shape[1] if order == "NCHW" else features.shape[3]
     shape = (0, channels, pooled_h, pooled_w) if order == "NCHW" else (0, pooled_h, pooled_w, channels)
@@ -75,9 +120,11 @@ def roi_align(
     if rois.shape[0] == 0:
         return _empty_output(features, order, pooled_h, pooled_w)
     rois = _with_batch_index(rois, 4, features.dtype)
+    scaled = rois[:, 1:] * spatial_scale
+    heights, widths = scaled[:, 3] - scaled[:, 1], scaled[:, 2] - scaled[:, 0]
+    _check_rois("RoIAlign", rois, features, order, (heights, widths), (pooled_h, pooled_w), sampling_ratio)
     if aligned:  # Caffe2 rejects negative sizes here (unaligned RoIs are widened to 1 instead)
-        scaled = rois[:, 1:] * spatial_scale - 0.5
-        _check_sizes("RoIAlign", scaled[:, 2] - scaled[:, 0], scaled[:, 3] - scaled[:, 1])
+        _check_sizes("RoIAlign", widths, heights)
     x = (features if order == "NCHW" else features.permute(0, 3, 1, 2)).contiguous()
     y = _pool_upright(x, rois, (pooled_h, pooled_w), spatial_scale, sampling_ratio, aligned)
     return y if order == "NCHW" else y.permute(0, 2, 3, 1).contiguous()
@@ -122,6 +169,8 @@ def roi_align_rotated(
     if rois.shape[0] == 0:
         return _empty_output(features, order, pooled_h, pooled_w)
     rois = _with_batch_index(rois, 5, features.dtype)
+    sizes = (rois[:, 4] * spatial_scale, rois[:, 3] * spatial_scale)
+    _check_rois("RoIAlignRotated", rois, features, order, sizes, (pooled_h, pooled_w), sampling_ratio)
     nhwc = features if order == "NHWC" else features.permute(0, 2, 3, 1)
     pooled = torch.cat(
         [
