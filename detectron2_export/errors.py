@@ -68,3 +68,8 @@ class ExportAssertionError(ExportError, AssertionError):
     """A check that detectron2's export code makes with ``assert`` (evaluation mode, input types, a
     weight it cannot express...). Raised even under ``python -O``; an AssertionError too, so upstream
     callers that catch one keep working."""
+
+
+class ModelInputError(Detectron2ExportError, AssertionError):
+    """A model part got inputs or a mode it cannot run with (detectron2 asserts these; an
+    AssertionError too, so upstream callers that catch one keep working)."""

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from detectron2_export.config import configurable
+from detectron2_export.errors import ConfigError, ModelInputError
 from detectron2_export.layers import ShapeSpec
 from detectron2_export.structures import Boxes, ImageList, Instances
 from detectron2_export.utils.registry import Registry
@@ -76,7 +77,11 @@ def _box_pooler(cfg, input_shape: Dict[str, ShapeSpec]) -> Tuple[List[str], ROIP
     pooler_resolution = cfg.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION
     # One box head is shared by all levels (FPN), so they must have the same channels.
     in_channels = [input_shape[f].channels for f in in_features]
-    assert len(set(in_channels)) == 1, in_channels
+    if len(set(in_channels)) != 1:
+        raise ConfigError(
+            f"MODEL.ROI_HEADS.IN_FEATURES={list(in_features)} have channels {in_channels}, expected one "
+            "channel count (all levels share the box head)"
+        )
     box_pooler = ROIPooler(
         output_size=pooler_resolution,
         scales=tuple(1.0 / input_shape[k].stride for k in in_features),
@@ -148,6 +153,18 @@ class ROIHeads(torch.nn.Module):
         raise NotImplementedError()
 
 
+@torch.jit.unused
+def _check_given_boxes(heads: nn.Module, instances: List[Instances]) -> None:
+    """forward_with_given_boxes runs at inference on detections, not proposals."""
+    if heads.training:
+        raise ModelInputError(f"{type(heads).__name__}.forward_with_given_boxes in training mode, expected eval()")
+    if not (instances[0].has("pred_boxes") and instances[0].has("pred_classes")):
+        raise ModelInputError(
+            f"{type(heads).__name__}.forward_with_given_boxes: instances with fields "
+            f"{sorted(instances[0].get_fields())}, expected pred_boxes and pred_classes"
+        )
+
+
 @ROI_HEADS_REGISTRY.register()
 class Res5ROIHeads(ROIHeads):
     """The ROI heads of a "C4" R-CNN: regions are pooled from one feature map and go through a
@@ -193,8 +210,12 @@ class Res5ROIHeads(ROIHeads):
         pooler_scales = (1.0 / input_shape[in_features[0]].stride,)
         sampling_ratio = cfg.MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO
         mask_on = cfg.MODEL.MASK_ON
-        assert not cfg.MODEL.KEYPOINT_ON
-        assert len(in_features) == 1
+        if cfg.MODEL.KEYPOINT_ON:
+            raise ConfigError("MODEL.KEYPOINT_ON=True, expected False: Res5ROIHeads has no keypoint head")
+        if len(in_features) != 1:
+            raise ConfigError(
+                f"MODEL.ROI_HEADS.IN_FEATURES={list(in_features)}, expected one feature for Res5ROIHeads"
+            )
 
         ret["pooler"] = ROIPooler(
             output_size=pooler_resolution,
@@ -223,9 +244,10 @@ class Res5ROIHeads(ROIHeads):
         out_channels = cfg.MODEL.RESNETS.RES2_OUT_CHANNELS * stage_channel_factor
         stride_in_1x1 = cfg.MODEL.RESNETS.STRIDE_IN_1X1
         norm = cfg.MODEL.RESNETS.NORM
-        assert not cfg.MODEL.RESNETS.DEFORM_ON_PER_STAGE[-1], (
-            "Deformable conv is not yet supported in res5 head."
-        )
+        if cfg.MODEL.RESNETS.DEFORM_ON_PER_STAGE[-1]:
+            raise ConfigError(
+                "MODEL.RESNETS.DEFORM_ON_PER_STAGE[-1]=True: Deformable conv is not yet supported in res5 head."
+            )
 
         blocks = ResNet.make_stage(
             BottleneckBlock,
@@ -277,8 +299,8 @@ class Res5ROIHeads(ROIHeads):
         Returns:
             list[Instances]: the same instances, with ``pred_masks`` when the mask head is on.
         """
-        assert not self.training
-        assert instances[0].has("pred_boxes") and instances[0].has("pred_classes")
+        if not torch.jit.is_scripting():
+            _check_given_boxes(self, instances)
 
         if self.mask_on:
             feature_list = [features[f] for f in self.in_features]
@@ -431,8 +453,8 @@ class StandardROIHeads(ROIHeads):
             list[Instances]: the same instances with ``pred_masks`` / ``pred_keypoints`` added
             when the corresponding head is on.
         """
-        assert not self.training
-        assert instances[0].has("pred_boxes") and instances[0].has("pred_classes")
+        if not torch.jit.is_scripting():
+            _check_given_boxes(self, instances)
 
         instances = self._forward_mask(features, instances)
         instances = self._forward_keypoint(features, instances)

@@ -6,6 +6,7 @@ from unittest import mock
 import pytest
 import torch
 
+from detectron2_export.errors import ConfigError, ModelInputError
 from detectron2_export.layers import ShapeSpec
 from detectron2_export.modeling.roi_heads import (
     ROI_HEADS_REGISTRY,
@@ -207,3 +208,36 @@ def test_res5_heads_forward_matches_its_parts():
         torch.testing.assert_close(res.scores, exp.scores)
         # pooled 14x14 -> res5 (stride 2) 7x7 -> deconv 14x14
         assert res.pred_masks.shape == (len(res), 1, 14, 14)
+
+
+@pytest.mark.parametrize("make", [_fpn_heads, _res5_heads])
+def test_forward_with_given_boxes_checks_its_inputs(make):
+    """Issue 18: these were asserts (gone under python -O); now ModelInputError, still an AssertionError."""
+    heads, features = make()
+    proposals_only = _proposals()[:1]
+    with pytest.raises(ModelInputError, match="expected pred_boxes and pred_classes") as e:
+        heads.forward_with_given_boxes(features, proposals_only)
+    assert isinstance(e.value, AssertionError)
+    heads.train()
+    with pytest.raises(ModelInputError, match="forward_with_given_boxes in training mode"):
+        heads.forward_with_given_boxes(features, proposals_only)
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("MODEL.KEYPOINT_ON", True, "Res5ROIHeads has no keypoint head"),
+    ("MODEL.ROI_HEADS.IN_FEATURES", ["res4", "res3"], "expected one feature for Res5ROIHeads"),
+    ("MODEL.RESNETS.DEFORM_ON_PER_STAGE", [False, False, False, True], "Deformable conv is not yet supported"),
+])
+def test_res5_heads_config_errors_name_the_key(key, value, message):
+    cfg = zoo_cfg("mask_rcnn_R_50_C4_3x")
+    cfg.merge_from_list([key, value])
+    shapes = {"res4": ShapeSpec(channels=32, stride=16), "res3": ShapeSpec(channels=32, stride=8)}
+    with pytest.raises(ConfigError, match=f"{key}.*{message}"):
+        build_roi_heads(cfg, shapes)
+
+
+def test_box_pooler_levels_must_share_channels():
+    cfg = zoo_cfg("mask_rcnn_R_50_FPN_3x")
+    shapes = {f"p{k}": ShapeSpec(channels=8 if k < 4 else 16, stride=2**k) for k in range(2, 7)}
+    with pytest.raises(ConfigError, match=r"have channels \[8, 8, 16, 16\], expected one channel count"):
+        build_roi_heads(cfg, shapes)
