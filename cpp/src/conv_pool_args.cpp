@@ -70,6 +70,19 @@ std::optional<std::vector<int64_t>> resolve(const std::string& op, const std::st
   return fallback;
 }
 
+// Larger values come only from a malformed file; bounding them keeps the kernels' size arithmetic
+// (size + pads, kernel * dilation) far from int64 overflow.
+constexpr int64_t kMaxGeometryValue = int64_t{1} << 20;
+
+void check_bounded(const std::string& op, const std::string& quantity, const std::vector<int64_t>& values) {
+  for (int64_t v : values) {
+    if (v > kMaxGeometryValue) {
+      throw OperatorArgumentError(op + ": " + quantity + "=" + ints_str(values) + ", expected values <= " +
+                                  std::to_string(kMaxGeometryValue));
+    }
+  }
+}
+
 }  // namespace
 
 std::vector<int64_t> Geometry::torch_pad() const {
@@ -110,6 +123,11 @@ Geometry resolve_geometry(const std::string& op, int64_t nd, const BoundArgs& ar
   geo.pad_end.assign(pads.begin() + nd, pads.end());
   geo.dilation = *resolve(op, "dilation", nd, args, ones);
   geo.adj = *resolve(op, "adj", nd, args, zeros);
+  check_bounded(op, "kernel", geo.kernel ? *geo.kernel : ones);
+  check_bounded(op, "stride", geo.stride);
+  check_bounded(op, "pads", pads);
+  check_bounded(op, "dilation", geo.dilation);
+  check_bounded(op, "adj", geo.adj);
   return geo;
 }
 

@@ -43,6 +43,11 @@ class OperatorInputError : public Caffe2Error {
 // The name of the runtime error class of `error` ("OperatorInputError", ...), or "" for other exceptions.
 std::string error_class_name(const std::exception& error);
 
+// A string as a one-line message fragment: single-quoted, with newlines, quotes and non-printable
+// bytes escaped (\n, \', \xNN) and anything past 200 bytes cut ("...' (N bytes)"), so that no
+// file can break the one `error:` line of the tools.
+std::string quoted(const std::string& text);
+
 // Python-like reprs used in messages: "(2, 3)", "(5,)", "['a', 'b']", "[1, 2]".
 std::string shape_str(const std::vector<int64_t>& dims);
 std::string names_str(const std::vector<std::string>& names);

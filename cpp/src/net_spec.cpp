@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include "errors.h"
+
 namespace c2rt {
 
 Value Value::of_bool(bool v) {
@@ -87,10 +89,10 @@ std::string Value::repr() const {
     case Kind::Bool: out << (b ? "True" : "False"); break;
     case Kind::Int: out << i; break;
     case Kind::Float: out << f; break;
-    case Kind::String: out << "'" << s << "'"; break;
+    case Kind::String: out << quoted(s); break;
     case Kind::Ints: list_repr(out, *ints, [&](int64_t v) { out << v; }); break;
     case Kind::Floats: list_repr(out, *floats, [&](float v) { out << v; }); break;
-    case Kind::Strings: list_repr(out, *strings, [&](const std::string& v) { out << "'" << v << "'"; }); break;
+    case Kind::Strings: list_repr(out, *strings, [&](const std::string& v) { out << quoted(v); }); break;
     case Kind::Unsupported: out << "<" << s << " field>"; break;
   }
   return out.str();

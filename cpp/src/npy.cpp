@@ -48,23 +48,51 @@ std::string header_field(const std::string& header, const std::string& key, cons
   return match[1].str();
 }
 
-std::vector<int64_t> parse_shape(const std::string& tuple) {
+std::vector<int64_t> parse_shape(const std::string& tuple, const std::string& path) {
   std::vector<int64_t> dims;
   std::string inner = tuple.substr(1, tuple.size() - 2);
   std::stringstream items(inner);
   std::string item;
   while (std::getline(items, item, ',')) {
     if (item.find_first_not_of(" \t") == std::string::npos) continue;
-    dims.push_back(std::stoll(item));
+    size_t used = 0;
+    int64_t d = -1;
+    try {
+      d = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || item.find_first_not_of(" \t", used) != std::string::npos || d < 0) {
+      throw Caffe2Error(path + ": npy shape " + tuple + ", expected a tuple of non-negative ints");
+    }
+    dims.push_back(d);
   }
   return dims;
+}
+
+// Bytes of a (dims) array of `element_size`-byte items; Caffe2Error naming the file when that exceeds
+// the `available` bytes left in it (checked before allocating, without overflow).
+int64_t data_bytes(const std::vector<int64_t>& dims, int64_t element_size, int64_t available, const std::string& path) {
+  int64_t n = element_size;
+  for (int64_t d : dims) {
+    if (d == 0) return 0;
+    if (d > available / n) n = available + 1;
+    else n *= d;
+  }
+  if (n > available) {
+    throw Caffe2Error(path + ": truncated .npy data, shape " + shape_str(dims) + " needs more than the " +
+                      std::to_string(available) + " bytes left in the file");
+  }
+  return n;
 }
 
 }  // namespace
 
 at::Tensor read_npy(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
+  std::ifstream file(path, std::ios::binary | std::ios::ate);
   if (!file) throw Caffe2Error(path + ": cannot open file, expected a .npy array");
+  const int64_t file_size = static_cast<int64_t>(file.tellg());
+  file.seekg(0);
   char magic[kMagicLen];
   unsigned char version[2];
   if (!file.read(magic, kMagicLen) || std::memcmp(magic, kMagic, kMagicLen) != 0 ||
@@ -81,6 +109,10 @@ at::Tensor read_npy(const std::string& path) {
     file.read(reinterpret_cast<char*>(len), 4);
     header_len = len[0] | (len[1] << 8) | (len[2] << 16) | (static_cast<uint32_t>(len[3]) << 24);
   }
+  if (!file || static_cast<int64_t>(header_len) > file_size) {
+    throw Caffe2Error(path + ": truncated .npy header, header length " + std::to_string(header_len) +
+                      " exceeds the file size " + std::to_string(file_size));
+  }
   std::string header(header_len, '\0');
   if (!file.read(header.data(), header_len)) throw Caffe2Error(path + ": truncated .npy header");
   std::string descr = header_field(header, "descr", path);
@@ -90,8 +122,9 @@ at::Tensor read_npy(const std::string& path) {
   if (descr == "<u1") descr = "|u1";
   const at::ScalarType type = scalar_type_of(descr, path);
   const bool fortran = header_field(header, "fortran_order", path) == "True";
-  std::vector<int64_t> dims = parse_shape(header_field(header, "shape", path));
+  std::vector<int64_t> dims = parse_shape(header_field(header, "shape", path), path);
   if (fortran) std::reverse(dims.begin(), dims.end());
+  data_bytes(dims, static_cast<int64_t>(c10::elementSize(type)), file_size - static_cast<int64_t>(file.tellg()), path);
   at::Tensor tensor = at::empty(dims, at::TensorOptions().dtype(type));
   const auto nbytes = static_cast<std::streamsize>(tensor.nbytes());
   if (nbytes && !file.read(static_cast<char*>(tensor.data_ptr()), nbytes)) {

@@ -1,5 +1,8 @@
 #include "op_args.h"
 
+#include <cmath>
+#include <cstdlib>
+
 #include "errors.h"
 
 namespace c2rt {
@@ -42,6 +45,53 @@ int64_t prod(const std::vector<int64_t>& dims, size_t begin, size_t end) {
   int64_t p = 1;
   for (size_t k = begin; k < end && k < dims.size(); ++k) p *= dims[k];
   return p;
+}
+
+int64_t max_tensor_elements() {
+  static const int64_t limit = [] {
+    const char* text = std::getenv("DETECTRON2_EXPORT_MAX_TENSOR_ELEMENTS");
+    if (text != nullptr) {
+      char* end = nullptr;
+      const long long value = std::strtoll(text, &end, 10);
+      if (end != text && *end == '\0' && value > 0) return static_cast<int64_t>(value);
+    }
+    return int64_t{1} << 28;
+  }();
+  return limit;
+}
+
+int64_t checked_numel(const std::string& op, const std::string& what, const std::vector<int64_t>& dims) {
+  const int64_t limit = max_tensor_elements();
+  int64_t n = 1;
+  bool too_large = false;
+  for (int64_t d : dims) {
+    if (d < 0) throw OperatorInputError(op + ": " + what + " shape=" + shape_str(dims) + ", expected dims >= 0");
+    if (d == 0) return 0;
+    too_large = too_large || d > limit / n;
+    if (!too_large) n *= d;
+  }
+  if (too_large || n > limit) {
+    throw OperatorInputError(op + ": " + what + " shape=" + shape_str(dims) + " would have more than " +
+                             std::to_string(limit) +
+                             " elements, expected at most that many (DETECTRON2_EXPORT_MAX_TENSOR_ELEMENTS)");
+  }
+  return n;
+}
+
+void check_indices(const std::string& op, const std::string& what, const at::Tensor& indices, int64_t size,
+                   const std::string& size_of) {
+  if (indices.numel() == 0) return;
+  const at::Tensor values = indices.reshape(-1).to(at::kCPU, at::kDouble);
+  const at::Tensor bad = at::logical_not(at::logical_and(values >= 0, values < static_cast<double>(size)));
+  if (!bad.any().item<bool>()) return;
+  const int64_t position = at::nonzero(bad)[0][0].item<int64_t>();
+  const double value = values[position].item<double>();
+  std::string shown = std::to_string(value);
+  if (std::isfinite(value) && value == std::trunc(value) && std::abs(value) < 9e15) {
+    shown = std::to_string(static_cast<int64_t>(value));
+  }
+  throw OperatorInputError(op + ": " + what + "=" + shown + " at position " + std::to_string(position) +
+                           ", expected an index in [0, " + std::to_string(size) + ") (" + size_of + ")");
 }
 
 at::ScalarType caffe2_scalar_type(int64_t data_type, const std::string& where) {

@@ -27,6 +27,21 @@ std::vector<int64_t> int_values(const std::string& op, const std::string& name, 
 // Product of dims[begin, end).
 int64_t prod(const std::vector<int64_t>& dims, size_t begin, size_t end);
 
+// The most elements a tensor whose size a model file decides (fills, resize, padding, RoI outputs)
+// may have, so that a file cannot make the runtime allocate without bound: the environment variable
+// DETECTRON2_EXPORT_MAX_TENSOR_ELEMENTS when set to a positive integer, else 2^28 (1 GiB of floats).
+int64_t max_tensor_elements();
+
+// The element count of a tensor of `dims` about to be allocated, computed without overflow;
+// OperatorInputError "<op>: <what> shape=(...) ..." for a negative dim or more than max_tensor_elements().
+int64_t checked_numel(const std::string& op, const std::string& what, const std::vector<int64_t>& dims);
+
+// OperatorInputError unless every value of `indices` (any real dtype) lies in [0, size): names the op,
+// `what` (e.g. "rois batch index"), the first offending value and position, and `size_of` (what
+// `size` counts, e.g. "the batch size of features"). NaN is out of range.
+void check_indices(const std::string& op, const std::string& what, const at::Tensor& indices, int64_t size,
+                   const std::string& size_of);
+
 // Caffe2 TensorProto.DataType number (also Cast's `to` and ConstantFill's `dtype`) -> ATen dtype;
 // OperatorArgumentError naming `where` for STRING and the special types.
 at::ScalarType caffe2_scalar_type(int64_t data_type, const std::string& where);

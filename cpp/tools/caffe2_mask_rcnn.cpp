@@ -40,19 +40,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-int size_divisibility_of(const c2rt::NetSpec& net) {
-  const std::optional<c2rt::Value> arg = net.arg("size_divisibility");
-  return arg && arg->kind == c2rt::Value::Kind::Int ? static_cast<int>(arg->i) : 0;
-}
-
-// Per-channel padding value the exporter stores (the pixel mean, so padding normalises to 0 as in
-// eager detectron2); absent in upstream files, which pad with zeros.
-std::vector<float> pad_value_of(const c2rt::NetSpec& net) {
-  const std::optional<c2rt::Value> arg = net.arg("pad_value");
-  if (arg && arg->kind == c2rt::Value::Kind::Floats) return *arg->floats;
-  return {};
-}
-
 std::string dtype_name(const at::Tensor& t) { return std::string(c10::toString(t.scalar_type())); }
 
 // "Tensor bbox_nms of type Float. Dims: (5, 4)", then the values for small tensors, else a summary.
@@ -85,6 +72,42 @@ void write_mask(const at::Tensor& mask_probs, int64_t detection, int64_t label) 
   cv::imwrite(path.string(), image);
 }
 
+std::string output_shape_error(const std::string& name, const at::Tensor& t, const std::string& expected) {
+  return "predict net output " + name + " shape=" + c2rt::shape_str(t.sizes().vec()) + ", expected " + expected;
+}
+
+// What print_predictions reads, checked first so that no model file can make it read past a tensor:
+// bbox_nms (N, 4), score_nms (N,), class_nms (N,) of whole class ids >= 0, and mask_fcn_probs
+// (N, C, M, M') with C == 1 (class-agnostic) or every class id < C.
+void check_detection_outputs(const at::Tensor& boxes, const at::Tensor& scores, const at::Tensor& classes,
+                             const at::Tensor* masks) {
+  if (scores.dim() != 1) throw c2rt::OperatorInputError(output_shape_error("score_nms", scores, "(N,)"));
+  const int64_t n = scores.size(0);
+  const std::string count = std::to_string(n);
+  if (boxes.dim() != 2 || boxes.size(0) != n || boxes.size(1) != 4) {
+    throw c2rt::OperatorInputError(output_shape_error("bbox_nms", boxes, "(" + count + ", 4) (N rows of score_nms)"));
+  }
+  if (classes.dim() != 1 || classes.size(0) != n) {
+    throw c2rt::OperatorInputError(output_shape_error("class_nms", classes, "(" + count + ",) (N of score_nms)"));
+  }
+  const at::Tensor ids = classes.to(at::kDouble);
+  if (n > 0 && !(ids >= 0).logical_and(ids == ids.trunc()).all().item<bool>()) {
+    throw c2rt::OperatorInputError("predict net output class_nms has values other than whole numbers >= 0, "
+                                   "expected class ids");
+  }
+  if (!masks) return;
+  if (masks->dim() != 4 || masks->size(0) != n || masks->size(1) < 1) {
+    throw c2rt::OperatorInputError(output_shape_error("mask_fcn_probs", *masks, "(" + count + ", C, M, M) with C >= 1"));
+  }
+  if (n > 0 && masks->size(1) > 1 && ids.max().item<double>() >= static_cast<double>(masks->size(1))) {
+    throw c2rt::OperatorInputError("predict net output class_nms has class id " +
+                                   std::to_string(static_cast<int64_t>(ids.max().item<double>())) +
+                                   ", expected < " + std::to_string(masks->size(1)) +
+                                   " (the class channels of mask_fcn_probs shape=" +
+                                   c2rt::shape_str(masks->sizes().vec()) + ")");
+  }
+}
+
 // Prediction lines for detections with score >= --score_thresh, and their mask PNGs.
 void print_predictions(const std::vector<std::string>& names, const std::vector<at::Tensor>& outputs) {
   const at::Tensor* boxes = find_output(names, outputs, "bbox_nms");
@@ -95,6 +118,7 @@ void print_predictions(const std::vector<std::string>& names, const std::vector<
     LOG(WARNING) << "no bbox_nms/score_nms/class_nms outputs: not a Mask R-CNN style net; skipping predictions";
     return;
   }
+  check_detection_outputs(*boxes, *scores, *classes, masks);
   const at::Tensor b = boxes->to(at::kCPU, at::kFloat).contiguous();
   const at::Tensor s = scores->to(at::kCPU, at::kFloat).contiguous();
   const at::Tensor c = classes->to(at::kCPU, at::kFloat).contiguous();
@@ -124,14 +148,15 @@ int run() {
   }
   c2rt::tools::set_threads(FLAGS_threads);
   const at::Device device = c2rt::tools::parse_device(FLAGS_device);
-  const cv::Mat image = cv::imread(FLAGS_input, cv::IMREAD_COLOR);
-  if (image.empty()) throw c2rt::Caffe2Error(FLAGS_input + ": cannot read the image (missing file or unknown format)");
+  const cv::Mat image = c2rt::tools::read_image(FLAGS_input);
   const c2rt::NetSpec predict_net = c2rt::load_net(FLAGS_predict_net);
   const c2rt::NetSpec init_net = c2rt::load_net(FLAGS_init_net);
-  const int divisibility = size_divisibility_of(predict_net);
-  const c2rt::tools::ModelInput input = c2rt::tools::prepare_input(image, FLAGS_min_size, FLAGS_max_size, divisibility, pad_value_of(predict_net));
+  const c2rt::tools::ModelMeta meta = c2rt::tools::read_model_meta(predict_net, FLAGS_predict_net);
+  const c2rt::tools::ModelInput input =
+      c2rt::tools::prepare_input(image, FLAGS_min_size, FLAGS_max_size, meta.size_divisibility, meta.pad_value);
   LOG(INFO) << "image " << image.rows << "x" << image.cols << " resized to " << input.height << "x" << input.width
-            << ", data " << c2rt::shape_str(input.data.sizes().vec()) << " (size_divisibility " << divisibility << ")";
+            << ", data " << c2rt::shape_str(input.data.sizes().vec()) << " (size_divisibility "
+            << meta.size_divisibility << ")";
 
   c2rt::ProtobufModel model(predict_net, init_net, device);
   LOG(INFO) << model.channels_last_filter_names().size() << " convolution filters stored channels-last";

@@ -3,6 +3,10 @@
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 
+#include <algorithm>
+#include <cmath>
+#include <regex>
+
 #include "errors.h"
 
 namespace c2rt::tools {
@@ -35,6 +39,45 @@ std::string file_stem(const std::string& blob_name) {
     if (c == '/' || c == '\\' || c == ':' || c == ' ') c = '_';
   }
   return out;
+}
+
+namespace {
+
+[[noreturn]] void bad_meta(const std::string& path, const std::string& name, const Value& value,
+                           const std::string& expected) {
+  throw OperatorArgumentError(path + ": predict net argument " + name + "=" + value.repr() + ", expected " + expected);
+}
+
+}  // namespace
+
+ModelMeta read_model_meta(const NetSpec& predict_net, const std::string& path) {
+  ModelMeta meta;
+  if (const std::optional<Value> v = predict_net.arg("meta_architecture")) {
+    if (v->kind != Value::Kind::String || v->s.empty()) bad_meta(path, "meta_architecture", *v, "a non-empty string");
+    meta.meta_architecture = v->s;
+  }
+  if (const std::optional<Value> v = predict_net.arg("size_divisibility")) {
+    if (v->kind != Value::Kind::Int || v->i < 0 || v->i > kMaxSizeDivisibility) {
+      bad_meta(path, "size_divisibility", *v, "an int in [0, " + std::to_string(kMaxSizeDivisibility) + "]");
+    }
+    meta.size_divisibility = v->i;
+  }
+  if (const std::optional<Value> v = predict_net.arg("device")) {
+    static const std::regex device_pattern("cpu|cuda(:[0-9]{1,3})?");
+    if (v->kind != Value::Kind::String || !std::regex_match(v->s, device_pattern)) {
+      bad_meta(path, "device", *v, "'cpu', 'cuda' or 'cuda:N'");
+    }
+    meta.device = v->s;
+  }
+  if (const std::optional<Value> v = predict_net.arg("pad_value")) {
+    std::vector<float> values;
+    if (v->kind == Value::Kind::Floats) values = *v->floats;
+    if (v->kind == Value::Kind::Ints) values.assign(v->ints->begin(), v->ints->end());
+    const bool finite = std::all_of(values.begin(), values.end(), [](float x) { return std::isfinite(x); });
+    if (values.size() != 3 || !finite) bad_meta(path, "pad_value", *v, "3 finite numbers (one per BGR channel)");
+    meta.pad_value = values;
+  }
+  return meta;
 }
 
 }  // namespace c2rt::tools

@@ -16,6 +16,7 @@ Tensors batch_permutation(const Tensors& in, const BoundArgs&) {
     throw OperatorInputError("BatchPermutation: X shape=" + shape_of(x) + ", expected first dimension " +
                              std::to_string(indices.size(0)) + " (len(indices))");
   }
+  check_indices("BatchPermutation", "indices", indices, x.size(0), "the first dimension of X shape=" + shape_of(x));
   return {x.index_select(0, indices.to(at::kLong))};
 }
 

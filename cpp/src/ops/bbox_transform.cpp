@@ -50,11 +50,9 @@ Tensors bbox_transform(const Tensors& in, const BoundArgs& args) {
     }
     counts = at::tensor({num_rois}, long_options);
   } else {
+    check_indices("BBoxTransform", "rois batch index", rois.select(1, 0), batch_size,
+                  "the rows of im_info shape=" + shape_of(im_info));
     const at::Tensor batch_ids = rois.select(1, 0).to(at::kLong);
-    if (num_rois > 0 && batch_ids.max().item<int64_t>() >= batch_size) {
-      throw OperatorInputError("BBoxTransform: roi batch index=" + std::to_string(batch_ids.max().item<int64_t>()) +
-                               ", expected < " + std::to_string(batch_size) + " (rows of im_info)");
-    }
     counts = at::bincount(batch_ids, {}, batch_size);
   }
   // Caffe2 walks the rois image by image in contiguous blocks of `counts` rows.

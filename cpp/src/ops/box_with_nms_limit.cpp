@@ -116,9 +116,18 @@ Tensors box_with_nms_limit(const Tensors& in, const BoundArgs& args) {
   }
   std::vector<int64_t> counts{num_rows};
   if (in.size() > 2) {
-    const at::Tensor splits = in[2].reshape(-1).to(at::kCPU, at::kDouble);
+    const at::Tensor splits = in[2].reshape(-1).to(at::kCPU, at::kDouble).contiguous();
     counts.clear();
-    for (int64_t k = 0; k < splits.numel(); ++k) counts.push_back(static_cast<int64_t>(splits[k].item<double>()));
+    const double* values = splits.data_ptr<double>();
+    for (int64_t k = 0; k < splits.numel(); ++k) {
+      // narrow() below takes these (truncated) as row counts: each must lie within the rows
+      if (!(values[k] >= 0 && values[k] < static_cast<double>(num_rows) + 1)) {
+        throw OperatorInputError("BoxWithNMSLimit: batch_splits[" + std::to_string(k) + "]=" +
+                                 std::to_string(values[k]) + ", expected a count in [0, " +
+                                 std::to_string(num_rows) + "] (rows of scores)");
+      }
+      counts.push_back(static_cast<int64_t>(values[k]));
+    }
   }
   int64_t total = 0;
   for (int64_t c : counts) total += c;

@@ -52,10 +52,12 @@ std::vector<int64_t> output_shape(const std::string& op, const Tensors& in, cons
 // executor moves the outputs of input-less ops to the net's device).
 at::Device output_device(const Tensors& in) { return in.empty() ? at::Device(at::kCPU) : in[0].device(); }
 
+// Before anything is allocated: the claimed shape within the size ceiling, and as many values as it has.
 void check_count(const std::string& op, size_t n_values, const std::vector<int64_t>& shape) {
-  if (static_cast<int64_t>(n_values) != prod(shape, 0, shape.size())) {
+  const int64_t expected = checked_numel(op, "output", shape);
+  if (static_cast<int64_t>(n_values) != expected) {
     throw OperatorArgumentError(op + ": values has " + std::to_string(n_values) + " elements, expected " +
-                                std::to_string(prod(shape, 0, shape.size())) + " (shape " + ints_str(shape) + ")");
+                                std::to_string(expected) + " (shape " + ints_str(shape) + ")");
   }
 }
 
@@ -104,6 +106,7 @@ Tensors given_tensor_string_fill(const Tensors& in, const BoundArgs& args) {
 // A tensor full of `value`; without `dtype`, an int value gives INT64 and a float FLOAT (as Caffe2).
 Tensors constant_fill(const Tensors& in, const BoundArgs& args) {
   const std::vector<int64_t> shape = output_shape("ConstantFill", in, args);
+  checked_numel("ConstantFill", "output", shape);
   const Value& value = args.value("value");
   const bool is_int = value.kind == Value::Kind::Int;
   const int64_t dtype = args.has("dtype") ? args.i("dtype") : (is_int ? 10 : 1);

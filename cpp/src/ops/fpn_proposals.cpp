@@ -11,11 +11,27 @@ namespace {
 
 using at::indexing::Slice;
 
+// More FPN levels than any model has: a file's level range beyond this would make the ops loop and
+// allocate per level without bound.
+constexpr double kMaxLevels = 64;
+
+// max_level - min_level + 1, OperatorArgumentError naming the arguments unless in [1, kMaxLevels].
+int64_t level_count(const std::string& op, const std::string& prefix, const BoundArgs& args) {
+  const int64_t lo = args.i(prefix + "_min_level"), hi = args.i(prefix + "_max_level");
+  const double n = static_cast<double>(hi) - static_cast<double>(lo) + 1;
+  if (!(n >= 1 && n <= kMaxLevels)) {
+    throw OperatorArgumentError(op + ": " + prefix + "_min_level=" + std::to_string(lo) + ", " + prefix +
+                                "_max_level=" + std::to_string(hi) + ", expected max >= min and at most " +
+                                std::to_string(static_cast<int64_t>(kMaxLevels)) + " levels");
+  }
+  return hi - lo + 1;
+}
+
 // The top rois of all levels by score; ties go to the earlier position in the concatenation, and the
 // limit applies to all images together.
 at::Tensor collect_rpn_proposals(const Tensors& in, const BoundArgs& args) {
-  const int64_t num_levels = args.i("rpn_max_level") - args.i("rpn_min_level") + 1;
-  if (num_levels < 1 || static_cast<int64_t>(in.size()) != 2 * num_levels) {
+  const int64_t num_levels = level_count("CollectRpnProposals", "rpn", args);
+  if (static_cast<int64_t>(in.size()) != 2 * num_levels) {
     throw OperatorInputError("CollectRpnProposals: " + std::to_string(in.size()) +
                              " inputs, expected 2 * (rpn_max_level - rpn_min_level + 1) = " +
                              std::to_string(2 * num_levels) + " (rois of each level, then their scores)");
@@ -59,11 +75,8 @@ at::Tensor map_rois_to_fpn_levels(const at::Tensor& boxes, int64_t min_level, in
 
 // [rois_fpn{min}, ..., rois_fpn{max}, rois_idx_restore_int32].
 Tensors distribute_fpn_proposals(at::Tensor rois, const BoundArgs& args) {
+  level_count("DistributeFpnProposals", "roi", args);
   const int64_t min_level = args.i("roi_min_level"), max_level = args.i("roi_max_level");
-  if (max_level < min_level) {
-    throw OperatorArgumentError("DistributeFpnProposals: roi_max_level=" + std::to_string(max_level) +
-                                ", expected >= roi_min_level=" + std::to_string(min_level));
-  }
   if (rois.dim() != 2 || (rois.size(1) != 4 && rois.size(1) != 5)) {
     throw OperatorInputError("DistributeFpnProposals: rois shape=" + shape_of(rois) + ", expected (R, 4) or (R, 5)");
   }

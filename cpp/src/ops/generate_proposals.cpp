@@ -38,6 +38,11 @@ void check_inputs(const at::Tensor& scores, const at::Tensor& deltas, const at::
     throw OperatorInputError("GenerateProposals: im_info shape=" + shape_of(im_info) + ", expected (" +
                              std::to_string(n) + ", 3)");
   }
+  // the image size is cast to an integer for clipping
+  if (!at::isfinite(im_info).all().item<bool>() || (im_info.abs() > 1e9).any().item<bool>()) {
+    throw OperatorInputError("GenerateProposals: im_info has NaN, infinite or values beyond 1e9, expected "
+                             "(height, width, scale) of each image");
+  }
 }
 
 // (boxes (n, B), probs (n,)) of one image: top scores, decoded anchors, clipped, filtered, NMS.

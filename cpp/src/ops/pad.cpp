@@ -19,6 +19,7 @@ Tensors pad_image(const Tensors& in, const BoundArgs& args) {
   const std::string& mode = args.s("mode");
   std::vector<int64_t> pads = geo.pad_begin;
   pads.insert(pads.end(), geo.pad_end.begin(), geo.pad_end.end());
+  checked_numel("PadImage", "output", {x.size(0), x.size(1), x.size(2) + pads[0] + pads[2], x.size(3) + pads[1] + pads[3]});
   if (mode == "reflect") {
     const std::vector<int64_t> sizes{x.size(2), x.size(3), x.size(2), x.size(3)};
     for (size_t k = 0; k < 4; ++k) {

@@ -4,6 +4,8 @@
 // int(dst / scale). ResizeNearest and UpsampleBilinear accept an optional second input
 // scales = [height_scale, width_scale] that overrides the arguments (the ONNX Upsample form).
 // UpsampleBilinear is Caffe2's: source coordinate dst * (in - 1) / (out - 1) (align_corners=True).
+#include <limits>
+
 #include "errors.h"
 #include "op_args.h"
 #include "ops/ops.h"
@@ -23,7 +25,17 @@ void check_scales(const std::string& op, const Scales& s) {
 }
 
 int64_t output_size(int64_t size, double scale) {
-  return static_cast<int64_t>(static_cast<float>(size) * static_cast<float>(scale));
+  const float scaled = static_cast<float>(size) * static_cast<float>(scale);
+  // beyond this the cast is undefined; the size ceiling (checked_numel) refuses such outputs anyway
+  return scaled < 9.0e18f ? static_cast<int64_t>(scaled) : std::numeric_limits<int64_t>::max();
+}
+
+// The output dims of X with its two spatial dims (h_axis, h_axis + 1) replaced, within the size ceiling.
+void check_output(const std::string& op, const at::Tensor& x, int64_t h_axis, int64_t out_h, int64_t out_w) {
+  std::vector<int64_t> dims = dims_of(x);
+  dims[h_axis] = out_h;
+  dims[h_axis + 1] = out_w;
+  checked_numel(op, "output", dims);
 }
 
 at::Tensor nearest_index(int64_t in_size, int64_t out_size, double scale, const at::Device& device) {
@@ -58,6 +70,7 @@ Tensors resize_nearest(const Tensors& in, const BoundArgs& args) {
   const int64_t h_axis = order == "NCHW" ? 2 : 1, w_axis = order == "NCHW" ? 3 : 2;
   const int64_t in_h = x.size(h_axis), in_w = x.size(w_axis);
   const int64_t out_h = output_size(in_h, s.height), out_w = output_size(in_w, s.width);
+  check_output("ResizeNearest", x, h_axis, out_h, out_w);
   if (order == "NCHW" && x.is_floating_point() && power_of_two_upscale(in_h, out_h, s.height) &&
       power_of_two_upscale(in_w, out_w, s.width)) {
     // The same source indices in one kernel (FPN's top-down 2x upsampling), in any memory layout.
@@ -75,6 +88,8 @@ Tensors upsample_nearest(const Tensors& in, const BoundArgs& args) {
     throw OperatorInputError("UpsampleNearest: X shape=" + shape_of(x) + ", expected 3-D or 4-D");
   }
   const int64_t scale = args.i("scale");
+  check_output("UpsampleNearest", x, x.dim() - 2, output_size(x.size(-2), static_cast<double>(scale)),
+               output_size(x.size(-1), static_cast<double>(scale)));
   return {x.repeat_interleave(scale, -2).repeat_interleave(scale, -1)};
 }
 
@@ -100,8 +115,10 @@ Tensors upsample_bilinear(const Tensors& in, const BoundArgs& args) {
   if (x.dim() != 4) throw OperatorInputError("UpsampleBilinear: X shape=" + shape_of(x) + ", expected 4-D (NCHW)");
   check_scales("UpsampleBilinear", s);
   const int64_t in_h = x.size(2), in_w = x.size(3);
-  const BilinearAxis h = bilinear_axis(in_h, output_size(in_h, s.height), x.device());
-  const BilinearAxis w = bilinear_axis(in_w, output_size(in_w, s.width), x.device());
+  const int64_t out_h = output_size(in_h, s.height), out_w = output_size(in_w, s.width);
+  check_output("UpsampleBilinear", x, 2, out_h, out_w);
+  const BilinearAxis h = bilinear_axis(in_h, out_h, x.device());
+  const BilinearAxis w = bilinear_axis(in_w, out_w, x.device());
   const at::Tensor top = x.index_select(2, h.low), bottom = x.index_select(2, h.high);
   const at::Tensor h0 = h.low_weight.to(x.scalar_type()).view({-1, 1}), h1 = h.high_weight.to(x.scalar_type()).view({-1, 1});
   const at::Tensor w0 = w.low_weight.to(x.scalar_type()), w1 = w.high_weight.to(x.scalar_type());

@@ -17,6 +17,7 @@ namespace c2rt {
 namespace {
 
 struct Pooling {
+  std::string op;
   double spatial_scale;
   int64_t pooled_h, pooled_w, sampling_ratio;
   bool aligned;
@@ -80,6 +81,25 @@ void pool_samples(const std::vector<Sample<T>>& samples, int64_t grid, T count, 
   }
 }
 
+// Bilinear samples one roi may take (bins x grid): a file's roi extent or sampling_ratio cannot make
+// the kernel allocate without bound (a legitimate FPN roi takes about 10^5).
+constexpr double kMaxSamplesPerRoi = 1 << 22;
+
+// (grid_h, grid_w) of one roi: sampling_ratio when positive, else ceil(extent / pooled) per axis.
+template <typename T>
+std::pair<int64_t, int64_t> sampling_grid(const Pooling& p, T roi_h, T roi_w, int64_t roi) {
+  const double grid_h = p.sampling_ratio > 0 ? p.sampling_ratio : std::ceil(static_cast<double>(roi_h / p.pooled_h));
+  const double grid_w = p.sampling_ratio > 0 ? p.sampling_ratio : std::ceil(static_cast<double>(roi_w / p.pooled_w));
+  const double samples = grid_h * grid_w * static_cast<double>(p.pooled_h * p.pooled_w);
+  if (!(samples <= kMaxSamplesPerRoi)) {
+    throw OperatorInputError(p.op + ": roi " + std::to_string(roi) + " needs a " + std::to_string(grid_h) + " x " +
+                             std::to_string(grid_w) + " sampling grid per bin (" + std::to_string(samples) +
+                             " samples), expected at most " + std::to_string(static_cast<int64_t>(kMaxSamplesPerRoi)) +
+                             " samples per roi (roi extent / pooled size, or sampling_ratio, too large)");
+  }
+  return {static_cast<int64_t>(grid_h), static_cast<int64_t>(grid_w)};
+}
+
 template <typename T>
 void roi_align_kernel(const at::Tensor& x, const at::Tensor& rois, const Pooling& p, at::Tensor& y) {
   const int64_t channels = x.size(1), height = x.size(2), width = x.size(3);
@@ -100,8 +120,7 @@ void roi_align_kernel(const at::Tensor& x, const at::Tensor& rois, const Pooling
         roi_h = std::max(roi_h, (T)1.);
       }
       const T bin_h = roi_h / static_cast<T>(p.pooled_h), bin_w = roi_w / static_cast<T>(p.pooled_w);
-      const int64_t grid_h = p.sampling_ratio > 0 ? p.sampling_ratio : static_cast<int64_t>(std::ceil(roi_h / p.pooled_h));
-      const int64_t grid_w = p.sampling_ratio > 0 ? p.sampling_ratio : static_cast<int64_t>(std::ceil(roi_w / p.pooled_w));
+      const auto [grid_h, grid_w] = sampling_grid<T>(p, roi_h, roi_w, n);
       const T count = std::max<int64_t>(grid_h * grid_w, 1);
       std::vector<Sample<T>> samples;
       samples.reserve(bins * grid_h * grid_w);
@@ -144,8 +163,7 @@ void roi_align_rotated_kernel(const at::Tensor& x, const at::Tensor& rois, const
       const T theta = r[5] * static_cast<T>(M_PI) / static_cast<T>(180.0);
       const T cos_t = std::cos(theta), sin_t = std::sin(theta);
       const T bin_h = roi_h / p.pooled_h, bin_w = roi_w / p.pooled_w;
-      const int64_t grid_h = p.sampling_ratio > 0 ? p.sampling_ratio : static_cast<int64_t>(std::ceil(roi_h / p.pooled_h));
-      const int64_t grid_w = p.sampling_ratio > 0 ? p.sampling_ratio : static_cast<int64_t>(std::ceil(roi_w / p.pooled_w));
+      const auto [grid_h, grid_w] = sampling_grid<T>(p, roi_h, roi_w, n);
       T* roi_out = out + n * channels * bins;
       if (grid_h == 0 || grid_w == 0) continue;  // no sample: the bins stay 0
       std::vector<Sample<T>> samples;
@@ -183,8 +201,8 @@ at::Tensor with_batch_index(const at::Tensor& rois, int64_t box_cols, at::Scalar
   return r.contiguous();
 }
 
-Pooling pooling_of(const BoundArgs& args) {
-  return {args.f("spatial_scale"), args.i("pooled_h"), args.i("pooled_w"), args.i("sampling_ratio"),
+Pooling pooling_of(const std::string& op, const BoundArgs& args) {
+  return {op, args.f("spatial_scale"), args.i("pooled_h"), args.i("pooled_w"), args.i("sampling_ratio"),
           args.b("aligned")};
 }
 
@@ -194,11 +212,18 @@ Tensors pooled(const std::string& op, const Tensors& in, const BoundArgs& args, 
   const at::Tensor &features = in[0], &rois = in[1];
   check(op, features, rois, box_cols);
   const bool nhwc = args.s("order") == "NHWC";
-  const Pooling p = pooling_of(args);
+  const Pooling p = pooling_of(op, args);
   const at::Tensor x = (nhwc ? features.permute({0, 3, 1, 2}) : features).contiguous();
-  at::Tensor y = at::zeros({rois.size(0), x.size(1), p.pooled_h, p.pooled_w}, x.options());
+  const std::vector<int64_t> out_shape{rois.size(0), x.size(1), p.pooled_h, p.pooled_w};
+  checked_numel(op, "output", out_shape);
+  at::Tensor y = at::zeros(out_shape, x.options());
   if (rois.size(0) > 0) {
     const at::Tensor r = with_batch_index(rois, box_cols, x.scalar_type());
+    // the kernels index the features by these: an index past the batch would read out of bounds
+    check_indices(op, "rois batch index", r.select(1, 0), x.size(0), "the batch size of features shape=" + shape_of(x));
+    if (!at::isfinite(r).all().item<bool>()) {
+      throw OperatorInputError(op + ": rois contain NaN or infinite coordinates, expected finite boxes");
+    }
     if (box_cols == 4 && p.aligned) {
       const at::Tensor scaled = r.index({at::indexing::Slice(), at::indexing::Slice(1, 5)}) * p.spatial_scale - 0.5;
       if (((scaled.select(1, 2) - scaled.select(1, 0)) < 0).any().item<bool>() ||

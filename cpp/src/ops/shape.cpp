@@ -288,6 +288,10 @@ Tensors numpy_tile(const Tensors& in, const BoundArgs&) {
     throw OperatorInputError("NumpyTile: repeats=" + ints_str(reps) + ", expected " + std::to_string(in[0].dim()) +
                              " non-negative counts (one per dim of X)");
   }
+  // the output has prod(X dims) * prod(repeats) elements
+  std::vector<int64_t> factors = dims_of(in[0]);
+  factors.insert(factors.end(), reps.begin(), reps.end());
+  checked_numel("NumpyTile", "(X dims, repeats)", factors);
   return {in[0].repeat(reps)};
 }
 
