@@ -21,6 +21,7 @@ from .catalog import MetadataCatalog
 
 __all__ = [
     "SizeMismatchError",
+    "ImageFileError",
     "convert_PIL_to_numpy",
     "convert_image_to_rgb",
     "read_image",
@@ -112,11 +113,20 @@ def _apply_exif_orientation(image: Image.Image) -> Image.Image:
     return image.transpose(method) if method is not None else image
 
 
+class ImageFileError(DatasetError, OSError):
+    """An image file that PIL cannot decode (truncated, corrupt, not an image, a decompression bomb);
+    an OSError too, as PIL's own errors are."""
+
+
 def read_image(file_name: str | os.PathLike, format: str | None = None) -> np.ndarray:
     """Read an image file into an HxWxC uint8 array in ``format`` (e.g. "BGR", cfg.INPUT.FORMAT)."""
     with open(file_name, "rb") as f:
-        image = Image.open(f)
-        image = _apply_exif_orientation(image)
+        try:
+            image = Image.open(f)
+            image.load()  # PIL decodes lazily: a truncated file would fail later, naming no file
+            image = _apply_exif_orientation(image)
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+            raise ImageFileError(f"{os.fspath(file_name)}: cannot read the image ({type(e).__name__}: {e})") from e
         return convert_PIL_to_numpy(image, format)
 
 

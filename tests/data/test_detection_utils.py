@@ -53,3 +53,19 @@ def test_check_image_size():
     assert (d["height"], d["width"]) == (4, 6)
     with pytest.raises(SizeMismatchError, match="x.jpg: \\(width, height\\)=\\(6, 4\\), expected \\(5, 4\\)"):
         check_image_size({"file_name": "x.jpg", "height": 4, "width": 5}, image)
+
+
+@pytest.mark.parametrize("content", ["truncated", "garbage", "empty"])
+def test_unreadable_image_names_the_file(tmp_path, content):
+    """Issue 15: a truncated JPEG gave PIL's OSError naming no file."""
+    from detectron2_export.data.detection_utils import ImageFileError
+
+    path = tmp_path / "bad.jpg"
+    buf = tmp_path / "good.jpg"
+    Image.fromarray(np.tile(PIXELS, (40, 40, 1)), "RGB").save(buf, quality=90)
+    data = buf.read_bytes()
+    path.write_bytes({"truncated": data[: len(data) // 2], "garbage": b"\xff\xd8not a jpeg", "empty": b""}[content])
+    with pytest.raises(ImageFileError, match=r"bad\.jpg: cannot read the image") as e:
+        read_image(str(path), format="BGR")
+    assert isinstance(e.value, OSError)
+    assert read_image(str(buf), format="RGB").shape == (80, 120, 3)
