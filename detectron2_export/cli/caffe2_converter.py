@@ -19,9 +19,8 @@ import os
 import time
 from typing import Mapping
 
-import torch
-
 from ..evaluation import format_ap_comparison
+from ..export.deploy import export_caffe2_tracing
 from ..utils import comm
 from .common import (
     add_launch_arguments,
@@ -29,6 +28,7 @@ from .common import (
     CLIError,
     build_and_load_model,
     check_output_dir,
+    config_device,
     evaluate,
     export_once,
     launch_from_args,
@@ -36,9 +36,10 @@ from .common import (
     sample_inputs_from_dataset,
     setup_cfg,
     setup_logger,
+    test_dataset_name,
 )
 
-__all__ = ["get_parser", "export_caffe2_tracing", "format_summary", "convert_and_evaluate", "main", "cli"]
+__all__ = ["get_parser", "format_summary", "convert_and_evaluate", "main", "cli"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,41 +51,15 @@ Results = Mapping[str, Mapping[str, float]]
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Convert a detectron2 model to Caffe2 via ONNX.")
     parser.add_argument("--format", choices=["caffe2", "onnx", "torchscript"], default="caffe2")
-    parser.add_argument("--config-file", default="", metavar="FILE", help="path to config file")
+    parser.add_argument("--config-file", default="", metavar="FILE", help="path to config file (.yaml or LazyConfig .py)")
     parser.add_argument(
-        "--run-eval", action="store_true", help="evaluate the PyTorch and the Caffe2 model on DATASETS.TEST[0]"
+        "--run-eval",
+        action="store_true",
+        help="evaluate the PyTorch and the Caffe2 model on DATASETS.TEST[0] (a .py config: dataloader.test)",
     )
     add_launch_arguments(parser)
     add_output_arguments(parser)
     return parser
-
-
-def export_caffe2_tracing(cfg, model: torch.nn.Module, inputs: list[dict], fmt: str, output_dir: str):
-    """``Caffe2Tracer`` export to ``fmt``, files written into ``output_dir`` (SPEC 8.1 step 5).
-
-    Returns the ``Caffe2Model`` for the caffe2 format (the one that can be evaluated), else None.
-    """
-    import onnx
-
-    from ..export import Caffe2Tracer, dump_torchscript_IR
-
-    start = time.perf_counter()
-    tracer = Caffe2Tracer(cfg, model, inputs)
-    result = None
-    if fmt == "caffe2":
-        result = tracer.export_caffe2()
-        result.save_protobuf(output_dir)
-        result.save_graph(os.path.join(output_dir, "model.svg"), inputs=inputs)
-    elif fmt == "onnx":
-        onnx.save(tracer.export_onnx(), os.path.join(output_dir, "model.onnx"))
-    elif fmt == "torchscript":
-        ts_model = tracer.export_torchscript()
-        ts_model.save(os.path.join(output_dir, "model.ts"))
-        dump_torchscript_IR(ts_model, output_dir)
-    else:
-        raise CLIError(f"--format {fmt!r}: expected one of caffe2, onnx, torchscript")
-    logger.info("Exported %s to %s in %.1f s", cfg.MODEL.META_ARCHITECTURE, fmt, time.perf_counter() - start)
-    return result
 
 
 def format_summary(eager: Results, converted: Results, dataset: str) -> str:
@@ -110,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict[str, Results]:
         )
     check_output_dir(args.output, args.overwrite)
     cfg = setup_cfg(args.config_file, args.opts or [])
-    return launch_from_args(convert_and_evaluate, args, cfg.MODEL.DEVICE, (args,))
+    return launch_from_args(convert_and_evaluate, args, config_device(cfg), (args,))
 
 
 def convert_and_evaluate(args: argparse.Namespace) -> dict[str, Results]:
@@ -134,7 +109,7 @@ def convert_and_evaluate(args: argparse.Namespace) -> dict[str, Results]:
     logger.info("Evaluated both models in %.1f s", time.perf_counter() - start)
     if not comm.is_main_process():
         return {}
-    dataset = cfg.DATASETS.TEST[0]
+    dataset = test_dataset_name(cfg)
     print(f"COCO AP on {dataset}, PyTorch vs Caffe2 (delta = Caffe2 - PyTorch):")
     print(format_ap_comparison(results))
     print(format_summary(results["PyTorch"], results["Caffe2"], dataset))

@@ -1,8 +1,14 @@
 """Steps shared by the CLIs: logging, config, model, sample inputs, output directory, evaluation,
 and the launch flags that spread ``--run-eval`` over processes and machines (``engine.launch``).
 
-Every user error raises a ``Detectron2ExportError`` whose message says what to do; :func:`run_main`
-turns it into one ``<prog>: error: ...`` line on stderr and exit status 1.
+The config is a yacs ``.yaml`` file (``KEY VALUE`` overrides) or a LazyConfig ``.py`` file
+(``key=value`` overrides, as detectron2's lazyconfig tools): its model is ``cfg.model``, weights
+``train.init_checkpoint``, device ``train.device``, test data ``dataloader.test`` and evaluator
+``dataloader.evaluator`` (else a COCOEvaluator on ``dataloader.test.dataset.names``).
+
+Every user error raises a ``Detectron2ExportError`` whose message says what to do, and any
+``OSError`` is one too for the user; :func:`run_main` turns them into one ``<prog>: error: ...``
+line on stderr and exit status 1.
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ __all__ = [
     "launch_from_args",
     "export_once",
     "setup_cfg",
+    "is_lazy_config",
+    "config_device",
+    "test_dataset_name",
     "build_and_load_model",
     "sample_inputs_from_dataset",
     "sample_inputs_from_image",
@@ -201,12 +210,7 @@ def setup_cfg(config_file: str, opts: Sequence[str], *, export_config: bool = Tr
         cfg = add_export_config(cfg)
     cfg.merge_from_file(config_file)
     cfg.merge_from_list(list(opts))
-    device = cfg.MODEL.DEVICE
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(
-            f"{config_file}: MODEL.DEVICE={device!r}, expected 'cpu' since CUDA is not available here "
-            "(append MODEL.DEVICE cpu to the command)"
-        )
+    _check_device_available(config_file, "MODEL.DEVICE", cfg.MODEL.DEVICE, "MODEL.DEVICE cpu")
     cfg.freeze()
     return cfg
 
@@ -218,7 +222,82 @@ def _setup_lazy_cfg(config_file: str, opts: Sequence[str]):
     bad = [o for o in opts if "=" not in o]
     if bad:
         raise CLIError(f"{config_file} is a LazyConfig: overrides {bad!r}, expected key=value (e.g. train.init_checkpoint=W)")
-    return LazyConfig.apply_overrides(LazyConfig.load(config_file), list(opts))
+    cfg = LazyConfig.apply_overrides(LazyConfig.load(config_file), list(opts))
+    if "model" not in cfg:
+        raise ConfigError(f"{config_file}: no 'model' in the LazyConfig, expected model = L(MetaArch)(...)")
+    _check_device_available(config_file, "train.device", config_device(cfg), "train.device=cpu")
+    return cfg
+
+
+def _check_device_available(config_file: str, key: str, device: str, fix: str) -> None:
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"{config_file}: {key}={device!r}, expected 'cpu' since CUDA is not available here "
+            f"(append {fix} to the command)"
+        )
+
+
+def is_lazy_config(cfg: Any) -> bool:
+    """True for a LazyConfig (omegaconf), False for a yacs CfgNode."""
+    from ..config import CfgNode
+
+    return not isinstance(cfg, CfgNode)
+
+
+def config_device(cfg: Any) -> str:
+    """``MODEL.DEVICE``; for a LazyConfig ``train.device`` (as detectron2's lazyconfig_train_net), cpu if unset."""
+    if not is_lazy_config(cfg):
+        return cfg.MODEL.DEVICE
+    from omegaconf import OmegaConf
+
+    return str(OmegaConf.select(cfg, "train.device", default=None) or "cpu")
+
+
+def _lazy_test_part(cfg: Any, key: str, why: str):
+    """``dataloader.test.<key>`` of a LazyConfig, instantiated."""
+    from omegaconf import OmegaConf
+
+    from ..config import instantiate
+
+    node = OmegaConf.select(cfg, f"dataloader.test.{key}", default=None)
+    if node is None:
+        raise CLIError(
+            f"the LazyConfig has no dataloader.test.{key}, but {why}: add dataloader.test as in "
+            "configs/common/data/coco.py (L(build_detection_test_loader)(dataset=..., mapper=...))"
+        )
+    return instantiate(node)
+
+
+def test_dataset_name(cfg: Any) -> str:
+    """The dataset the CLIs sample and evaluate on: ``DATASETS.TEST[0]``, for a LazyConfig the (first)
+    name in ``dataloader.test.dataset.names``."""
+    if not is_lazy_config(cfg):
+        if not len(cfg.DATASETS.TEST):
+            raise CLIError(
+                "DATASETS.TEST is empty, but the sample input is taken from it: append DATASETS.TEST \"('shapes_val',)\" "
+                "(export_model.py also accepts --sample-image PATH)"
+            )
+        return cfg.DATASETS.TEST[0]
+    from omegaconf import OmegaConf
+
+    names = OmegaConf.select(cfg, "dataloader.test.dataset.names", default=None)
+    if isinstance(names, str) or names is None:
+        names = [names] if names else []
+    if not len(names):
+        raise CLIError(
+            "dataloader.test.dataset.names is missing or empty, but the sample input and the evaluation use it: "
+            "append dataloader.test.dataset.names=shapes_val (export_model.py also accepts --sample-image PATH)"
+        )
+    return str(names[0])
+
+
+def _test_mapper(cfg: Any):
+    """The test-time DatasetMapper: from ``INPUT`` (yacs) or ``dataloader.test.mapper`` (LazyConfig)."""
+    from ..data import DatasetMapper
+
+    if is_lazy_config(cfg):
+        return _lazy_test_part(cfg, "mapper", "it reads and resizes the sample input")
+    return DatasetMapper(cfg, False)
 
 
 def build_and_load_model(cfg) -> torch.nn.Module:
@@ -228,20 +307,21 @@ def build_and_load_model(cfg) -> torch.nn.Module:
     (missing key or wrong shape) is an error: exporting half-random weights is never intended.
     """
     from ..checkpoint import DetectionCheckpointer
-    from ..config import CfgNode, instantiate
+    from ..config import instantiate
     from ..modeling import build_model
 
-    lazy = not isinstance(cfg, CfgNode)  # a LazyConfig: the model is cfg.model, weights train.init_checkpoint
+    lazy = is_lazy_config(cfg)  # a LazyConfig: the model is cfg.model, weights train.init_checkpoint
+    key = "train.init_checkpoint" if lazy else "MODEL.WEIGHTS"
     weights = (cfg.train.get("init_checkpoint") if "train" in cfg else None) if lazy else cfg.MODEL.WEIGHTS
     if not weights:
         raise CLIError("train.init_checkpoint is empty: append train.init_checkpoint=<path to a .pkl/.pth checkpoint>"
                        if lazy else "MODEL.WEIGHTS is empty: append MODEL.WEIGHTS <path to a .pkl/.pth checkpoint> to the command")
-    model = instantiate(cfg.model) if lazy else build_model(cfg)
+    model = instantiate(cfg.model).to(config_device(cfg)) if lazy else build_model(cfg)
     checkpointer = DetectionCheckpointer(model)
     try:
         checkpointer.load(weights)
     except CheckpointError as e:
-        raise CheckpointError(f"MODEL.WEIGHTS: {e}") from e
+        raise CheckpointError(f"{key}: {e}") from e
     bad = checkpointer.incompatible_keys
     problems = [f"{k}: shape {tuple(c)} in the checkpoint, {tuple(m)} in the model" for k, c, m in bad.incorrect_shapes]
     wrong_shape = {k for k, _, _ in bad.incorrect_shapes}  # also reported as missing: they were not loaded
@@ -249,7 +329,7 @@ def build_and_load_model(cfg) -> torch.nn.Module:
     if problems:
         shown = "\n  ".join(problems[:10]) + (f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else "")
         raise CheckpointError(
-            f"MODEL.WEIGHTS={weights!r} does not fit the model built from the config "
+            f"{key}={weights!r} does not fit the model built from the config "
             f"({len(problems)} weights not loaded):\n  {shown}\n"
             "Check that the config file and the checkpoint belong together (depth, channels, NUM_CLASSES)."
         )
@@ -257,23 +337,22 @@ def build_and_load_model(cfg) -> torch.nn.Module:
 
 
 def sample_inputs_from_dataset(cfg, model: torch.nn.Module, max_tries: int = 50) -> list[dict]:
-    """The first batch of the ``DATASETS.TEST[0]`` test loader on which the model detects something.
+    """The first batch of the test loader (``DATASETS.TEST[0]``, or a LazyConfig's ``dataloader.test``
+    dataset and mapper) on which the model detects something.
 
     The Caffe2 trace follows the data: a sample without detections would export a graph that skips
     the mask / keypoint heads.
     """
-    from ..data import DatasetMapper, InferenceSampler, build_detection_test_loader, get_detection_dataset_dicts
+    from ..data import InferenceSampler, build_detection_test_loader, get_detection_dataset_dicts
 
-    if not len(cfg.DATASETS.TEST):
-        raise CLIError(
-            "DATASETS.TEST is empty, but the sample input is taken from it: append DATASETS.TEST \"('shapes_val',)\" "
-            "(export_model.py also accepts --sample-image PATH)"
-        )
-    dataset = cfg.DATASETS.TEST[0]
-    dicts = get_detection_dataset_dicts([dataset], filter_empty=False)
+    dataset = test_dataset_name(cfg)
+    if is_lazy_config(cfg):
+        dicts = _lazy_test_part(cfg, "dataset", "the sample input is taken from it")
+    else:
+        dicts = get_detection_dataset_dicts([dataset], filter_empty=False)
     # the whole dataset in order, whatever the world size: the sample must not depend on the sharding
     sampler = InferenceSampler(len(dicts), rank=0, world_size=1)
-    loader = build_detection_test_loader(dicts, mapper=DatasetMapper(cfg, False), sampler=sampler)
+    loader = build_detection_test_loader(dicts, mapper=_test_mapper(cfg), sampler=sampler)
     for i, batch in enumerate(loader):
         if i >= max_tries:
             break
@@ -289,25 +368,31 @@ def sample_inputs_from_dataset(cfg, model: torch.nn.Module, max_tries: int = 50)
 
 
 def sample_inputs_from_image(cfg, path: str) -> list[dict]:
-    """``--sample-image``: read in ``INPUT.FORMAT`` and resize with the test-time transform."""
-    from ..data import detection_utils
-    from ..data.transforms import ResizeShortestEdge
-
+    """``--sample-image``: read and resized by the test-time mapper (``INPUT.FORMAT`` and
+    ``INPUT.MIN/MAX_SIZE_TEST``, or a LazyConfig's ``dataloader.test.mapper``), as the test loader does."""
     if not os.path.isfile(path):
         raise CLIError(f"--sample-image {path!r}: no such file")
-    original = detection_utils.read_image(path, format=cfg.INPUT.FORMAT)
-    height, width = original.shape[:2]
-    aug = ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MIN_SIZE_TEST], cfg.INPUT.MAX_SIZE_TEST)
-    image = aug.get_transform(original).apply_image(original)
-    image = torch.as_tensor(image.astype("float32").transpose(2, 0, 1))
+    sample = _test_mapper(cfg)({"file_name": path})  # the mapper fills in the original height and width
+    height, width, image = sample["height"], sample["width"], sample["image"]
     logger.info("Sample input: %s, resized from %dx%d to %dx%d", path, width, height, image.shape[2], image.shape[1])
     return [{"image": image, "height": height, "width": width, "file_name": path}]
 
 
 def check_output_dir(path: str, overwrite: bool) -> None:
-    """Refuse, before any work, an output that is a file or a non-empty directory (unless ``overwrite``)."""
+    """Refuse, before any work, an output that is a file or a non-empty directory (unless ``overwrite``),
+    or one that cannot be created: under a regular file, or in a place this process cannot write
+    (checked by creating and removing a directory there, which also holds for root and read-only mounts)."""
     if os.path.exists(path) and not os.path.isdir(path):
         raise CLIError(f"--output {path!r} exists and is not a directory; choose a directory path")
+    nearest = os.path.abspath(path)
+    while not os.path.exists(nearest):
+        nearest = os.path.dirname(nearest)
+    if not os.path.isdir(nearest):
+        raise CLIError(f"--output {path!r}: {nearest!r} is a file, not a directory; choose a path under a directory")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".d2export-probe-", dir=nearest))
+    except OSError as e:
+        raise CLIError(f"--output {path!r}: cannot write in {nearest!r} ({e.strerror}); choose a writable directory") from e
     if os.path.isdir(path) and os.listdir(path) and not overwrite:
         raise CLIError(f"--output {path!r} exists and is not empty; choose another directory or pass --overwrite")
 
@@ -387,28 +472,38 @@ def _write_tree(root: str, files: Mapping[str, bytes]) -> None:
 def evaluate(model: Callable[[list[dict]], list[dict]], cfg, title: str) -> dict[str, Mapping[str, float]]:
     """COCO AP of ``model`` (anything callable on detectron2 inputs) on ``DATASETS.TEST[0]``, with a progress bar.
 
+    For a LazyConfig, on ``instantiate(cfg.dataloader.test)`` with ``instantiate(cfg.dataloader.evaluator)``
+    (a COCOEvaluator on the test dataset if it has none), as detectron2's lazyconfig_train_net.
     Under torch.distributed each rank runs its shard; rank 0 returns the AP of the whole dataset,
     the other ranks {}.
     """
+    from ..config import instantiate
     from ..data import build_detection_test_loader
     from ..evaluation import COCOEvaluator, inference_on_dataset, print_csv_format
 
-    dataset = cfg.DATASETS.TEST[0]
-    loader = build_detection_test_loader(cfg, dataset)
+    dataset = test_dataset_name(cfg)
+    if is_lazy_config(cfg):
+        loader = instantiate(cfg.dataloader.test)
+        has_evaluator = cfg.dataloader.get("evaluator") is not None
+        evaluator = instantiate(cfg.dataloader.evaluator) if has_evaluator else COCOEvaluator(dataset, output_dir=None)
+    else:
+        loader = build_detection_test_loader(cfg, dataset)
+        evaluator = COCOEvaluator(dataset, output_dir=None)
     world_size = comm.get_world_size()
     shards = f", {world_size} processes" if world_size > 1 else ""
     logger.info("Evaluating the %s model on %s (%d images%s) ...", title, dataset, len(loader.dataset), shards)
-    results = inference_on_dataset(model, loader, COCOEvaluator(dataset, output_dir=None), desc=f"{title} on {dataset}")
+    results = inference_on_dataset(model, loader, evaluator, desc=f"{title} on {dataset}")
     if comm.is_main_process():
         print_csv_format(results)
     return results
 
 
 def run_main(main_fn: Callable[[list[str] | None], Any], argv: list[str] | None, prog: str) -> int:
-    """Run a CLI body; an expected error becomes one ``<prog>: error: ...`` line on stderr and status 1."""
+    """Run a CLI body; an expected error or any OSError (a file missing, unreadable or unwritable, a full
+    disk...) becomes one ``<prog>: error: ...`` line on stderr and status 1."""
     try:
         main_fn(argv)
-    except (Detectron2ExportError, FileNotFoundError) as e:
+    except (Detectron2ExportError, OSError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -19,21 +19,24 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from typing import Callable, Dict, List, Mapping, Tuple
-
-import torch
-from torch import Tensor, nn
+from typing import Callable, Mapping
 
 from ..evaluation import format_ap_comparison, format_ap_table
-from ..structures import Boxes
+from ..export.deploy import (
+    export_caffe2_tracing,
+    export_scripting,
+    export_tracing,
+    is_evaluable_after_tracing,
+    static_jit_fusion,
+)
 from ..utils import comm
-from .caffe2_converter import export_caffe2_tracing
 from .common import (
     add_launch_arguments,
     add_output_arguments,
     CLIError,
     build_and_load_model,
     check_output_dir,
+    config_device,
     evaluate,
     export_once,
     launch_from_args,
@@ -42,25 +45,14 @@ from .common import (
     sample_inputs_from_image,
     setup_cfg,
     setup_logger,
+    test_dataset_name,
 )
 
-__all__ = ["get_parser", "ScriptableAdapter", "export_scripting", "export_tracing", "main", "cli"]
+__all__ = ["get_parser", "main", "cli"]
 
 logger = logging.getLogger(__name__)
 
 PROG = "export_model.py"
-
-# every Instances field used anywhere in the supported models, with its type (SPEC 7.5)
-SCRIPTING_FIELDS = {
-    "proposal_boxes": Boxes,
-    "objectness_logits": Tensor,
-    "pred_boxes": Boxes,
-    "scores": Tensor,
-    "pred_classes": Tensor,
-    "pred_masks": Tensor,
-    "pred_keypoints": Tensor,
-    "pred_keypoint_heatmaps": Tensor,
-}
 
 # (method, format) pairs whose export returns a model Python can evaluate
 EVALUABLE = {("caffe2_tracing", "caffe2"), ("tracing", "torchscript"), ("tracing", "onnx")}
@@ -72,102 +64,16 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--export-method", choices=["caffe2_tracing", "tracing", "scripting"], default="tracing"
     )
-    parser.add_argument("--config-file", default="", metavar="FILE", help="path to config file")
+    parser.add_argument("--config-file", default="", metavar="FILE", help="path to config file (.yaml or LazyConfig .py)")
     parser.add_argument("--sample-image", default=None, type=str, help="sample image for input")
-    parser.add_argument("--run-eval", action="store_true", help="evaluate the exported model on DATASETS.TEST[0]")
+    parser.add_argument(
+        "--run-eval",
+        action="store_true",
+        help="evaluate the exported model on DATASETS.TEST[0] (a .py config: dataloader.test and dataloader.evaluator)",
+    )
     add_launch_arguments(parser)
     add_output_arguments(parser)
     return parser
-
-
-class ScriptableAdapter(nn.Module):
-    """Gives scripting the signature ``Tuple[Dict[str, Tensor]] -> List[Dict[str, Tensor]]`` for models
-    called directly (RetinaNet: scripted, it returns raw instances)."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-        self.eval()
-
-    def forward(self, inputs: Tuple[Dict[str, torch.Tensor]]) -> List[Dict[str, Tensor]]:
-        return [i.get_fields() for i in self.model(inputs)]
-
-
-class ScriptableRCNNAdapter(ScriptableAdapter):
-    """The same for GeneralizedRCNN, without post-processing (28x28 RoI masks). A separate class, not
-    a flag: the compiler would compile both branches and fail on models without ``inference``."""
-
-    def forward(self, inputs: Tuple[Dict[str, torch.Tensor]]) -> List[Dict[str, Tensor]]:
-        return [i.get_fields() for i in self.model.inference(inputs, do_postprocess=False)]
-
-
-def export_scripting(model: nn.Module, output_dir: str) -> None:
-    """``scripting_with_instances`` of :class:`ScriptableAdapter`; writes model.ts and the IR dumps."""
-    from ..export import dump_torchscript_IR, scripting_with_instances
-    from ..modeling import GeneralizedRCNN
-
-    adapter = ScriptableRCNNAdapter(model) if isinstance(model, GeneralizedRCNN) else ScriptableAdapter(model)
-    ts_model = scripting_with_instances(adapter, SCRIPTING_FIELDS)
-    ts_model.save(os.path.join(output_dir, "model.ts"))
-    dump_torchscript_IR(ts_model, output_dir)
-
-
-def export_tracing(model: nn.Module, inputs: list[dict], fmt: str, output_dir: str, cfg=None) -> Callable | None:
-    """Trace the model on the first sample image; writes model.ts (+ IR) or model.onnx.
-
-    ``onnx`` is the standard-ONNX export (``export_onnx``: every meta-architecture, post-processing
-    in the graph, dynamic batch); it returns the :class:`OnnxRuntimeModel` of the file. For
-    TorchScript and a GeneralizedRCNN / RetinaNet, returns a function with detectron2's model
-    interface that runs the traced model and the final resize (which the export leaves out).
-    """
-    from ..export import TracingAdapter, dump_torchscript_IR
-    from ..modeling import GeneralizedRCNN
-    from ..modeling.postprocessing import detector_postprocess
-
-    if fmt == "onnx":
-        import onnx
-
-        from ..export.onnx import OnnxRuntimeModel, export_onnx
-        from ..export.onnx.export import required_opset
-
-        onnx_model = export_onnx(cfg, model, inputs[:1], opset=required_opset(model))
-        onnx.save(onnx_model, os.path.join(output_dir, "model.onnx"))
-        return OnnxRuntimeModel(onnx_model)
-
-    image = inputs[0]["image"]
-    inputs = [{"image": image}]  # the other keys (height, width, file_name) are not traceable
-
-    if isinstance(model, GeneralizedRCNN):
-
-        def inference(model, inputs):
-            # do_postprocess=False: RoI masks (28x28), not masks pasted into the image
-            inst = model.inference(inputs, do_postprocess=False)[0]
-            return [{"instances": inst}]
-
-    else:
-        inference = None  # the model is called directly
-
-    traceable_model = TracingAdapter(model, inputs, inference)
-    if fmt == "torchscript":
-        ts_model = torch.jit.trace(traceable_model, (image,))
-        ts_model.save(os.path.join(output_dir, "model.ts"))
-        dump_torchscript_IR(ts_model, output_dir)
-    else:
-        raise CLIError(f"--export-method tracing: --format {fmt!r}, expected torchscript or onnx")
-    logger.info("Inputs schema: %s", traceable_model.inputs_schema)
-    logger.info("Outputs schema: %s", traceable_model.outputs_schema)
-
-    if fmt != "torchscript" or not _is_evaluable_after_tracing(model):
-        return None
-
-    def eval_wrapper(inputs: list[dict]) -> list[dict]:
-        """The traced model plus ``detector_postprocess`` (the resize to the original image size)."""
-        input = inputs[0]
-        instances = traceable_model.outputs_schema(ts_model(input["image"]))[0]["instances"]
-        postprocessed = detector_postprocess(instances, input["height"], input["width"])
-        return [{"instances": postprocessed}]
-
-    return eval_wrapper
 
 
 def _check_method_and_format(method: str, fmt: str, run_eval: bool) -> None:
@@ -185,12 +91,6 @@ def _check_method_and_format(method: str, fmt: str, run_eval: bool) -> None:
         )
 
 
-def _is_evaluable_after_tracing(model: nn.Module) -> bool:
-    from ..modeling import GeneralizedRCNN, RetinaNet
-
-    return isinstance(model, (GeneralizedRCNN, RetinaNet))
-
-
 def main(argv: list[str] | None = None) -> Mapping[str, Mapping[str, float]]:
     """Run the tool; returns the evaluation results with ``--run-eval``, else {}."""
     args = get_parser().parse_args(argv)
@@ -201,7 +101,7 @@ def main(argv: list[str] | None = None) -> Mapping[str, Mapping[str, float]]:
     cfg = setup_cfg(args.config_file, args.opts or [], export_config=args.export_method == "caffe2_tracing")
     load = _load_exported(args.export_method, args.format)
     alone = None if load else f"{args.export_method}+{args.format} is evaluated in one process"
-    return launch_from_args(export_and_evaluate, args, cfg.MODEL.DEVICE, (args,), single_process_only=alone)
+    return launch_from_args(export_and_evaluate, args, config_device(cfg), (args,), single_process_only=alone)
 
 
 def _load_exported(method: str, fmt: str) -> Callable[[str], Callable] | None:
@@ -218,13 +118,17 @@ def _load_exported(method: str, fmt: str) -> Callable[[str], Callable] | None:
 
 
 def export_and_evaluate(args: argparse.Namespace) -> Mapping[str, Mapping[str, float]]:
-    """One process's part of :func:`main`: rank 0 exports; with --run-eval every rank evaluates its shard."""
+    """One process's part of :func:`main`: rank 0 exports; with --run-eval every rank evaluates its shard.
+    Traced graphs are not re-specialised meanwhile (:func:`static_jit_fusion`), so evaluation is fast."""
     setup_logger(args.verbose)
-    # no re-specialisation of the traced graph, so that evaluation is not slow
-    torch._C._jit_set_fusion_strategy([("STATIC", 1)])  # upstream: _jit_set_bailout_depth(1), now deprecated
+    with static_jit_fusion():
+        return _export_and_evaluate(args)
+
+
+def _export_and_evaluate(args: argparse.Namespace) -> Mapping[str, Mapping[str, float]]:
     cfg = setup_cfg(args.config_file, args.opts or [], export_config=args.export_method == "caffe2_tracing")
     model = build_and_load_model(cfg)
-    if args.run_eval and (args.export_method, args.format) == ("tracing", "torchscript") and not _is_evaluable_after_tracing(model):
+    if args.run_eval and (args.export_method, args.format) == ("tracing", "torchscript") and not is_evaluable_after_tracing(model):
         raise CLIError(
             f"--run-eval: Python inference is not yet implemented for {type(model).__name__} "
             "exported with export_method=tracing (only GeneralizedRCNN and RetinaNet)"
@@ -256,7 +160,7 @@ def export_and_evaluate(args: argparse.Namespace) -> Mapping[str, Mapping[str, f
             eager_results = evaluate(model, cfg, "PyTorch")
         results = evaluate(exported_model, cfg, f"{args.export_method}+{args.format}")
     if args.run_eval and comm.is_main_process():
-        print(f"COCO AP of the {args.export_method}+{args.format} model on {cfg.DATASETS.TEST[0]}:")
+        print(f"COCO AP of the {args.export_method}+{args.format} model on {test_dataset_name(cfg)}:")
         print(format_ap_table(results))
         if eager_results:
             print(format_ap_comparison({"PyTorch": eager_results, "onnxruntime": results}))

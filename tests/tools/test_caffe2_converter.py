@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from detectron2_export.checkpoint import load_checkpoint_file
-from detectron2_export.cli import caffe2_converter
+from detectron2_export.cli import caffe2_converter, export_model
 from detectron2_export.cli.caffe2_converter import cli, format_summary, main
 from detectron2_export.errors import ExportError
 from detectron2_export.export import Caffe2Model, Caffe2Tracer
@@ -33,9 +33,9 @@ def cells(table_line: str) -> list[str]:
     return [c.strip() for c in table_line.split("|")[1:-1]]
 
 
-def error_line(stderr: str) -> str:
+def error_line(stderr: str, prog: str = caffe2_converter.PROG) -> str:
     """The one line run_main prints (the logger's lines come before it)."""
-    lines = [line for line in stderr.splitlines() if line.startswith("caffe2_converter.py: error: ")]
+    lines = [line for line in stderr.splitlines() if line.startswith(f"{prog}: error: ")]
     assert len(lines) == 1, stderr[-2000:]
     return lines[0]
 
@@ -167,6 +167,53 @@ def test_output_is_a_file(capsys, tmp_path):
     status, err = run_cli(capsys, ["--config-file", CONFIG, "--output", str(tmp_path / "out")] + MODEL_OPTS)
     assert status == 1
     assert "exists and is not a directory" in error_line(err)
+
+
+def _no_model_build(cfg):
+    raise AssertionError("the model was built: the output check must come before any export work")
+
+
+@pytest.mark.parametrize("tool", [caffe2_converter, export_model], ids=["caffe2_converter", "export_model"])
+def test_output_under_a_regular_file_fails_before_any_work(capsys, tmp_path, monkeypatch, tool):
+    monkeypatch.setattr(tool, "build_and_load_model", _no_model_build)
+    (tmp_path / "file").write_text("x")
+    out = tmp_path / "file" / "sub" / "out"
+    assert tool.cli(["--config-file", CONFIG, "--output", str(out)] + MODEL_OPTS) == 1
+    line = error_line(capsys.readouterr().err, tool.PROG)
+    assert line == f"{tool.PROG}: error: --output '{out}': '{tmp_path / 'file'}' is a file, not a directory; choose a path under a directory"
+    assert only_entries(tmp_path) == ["file"]
+
+
+@pytest.mark.parametrize("tool", [caffe2_converter, export_model], ids=["caffe2_converter", "export_model"])
+def test_output_in_an_unwritable_place_fails_before_any_work(capsys, monkeypatch, tool):
+    """/sys refuses new directories even to root (a chmod'ed directory would not stop root)."""
+    import tempfile
+
+    try:
+        os.rmdir(tempfile.mkdtemp(dir="/sys"))
+        pytest.skip("/sys is writable here")
+    except OSError:
+        pass
+    monkeypatch.setattr(tool, "build_and_load_model", _no_model_build)
+    assert tool.cli(["--config-file", CONFIG, "--output", "/sys/d2export_out"] + MODEL_OPTS) == 1
+    line = error_line(capsys.readouterr().err, tool.PROG)
+    assert line.startswith(f"{tool.PROG}: error: --output '/sys/d2export_out': cannot write in '/sys' (")
+    assert line.endswith("); choose a writable directory")
+    assert not os.path.exists("/sys/d2export_out")
+
+
+def test_os_error_during_the_export_is_one_line(capsys, tmp_path, monkeypatch):
+    """An OSError that is no project error (disk full, permissions changed meanwhile) is not a traceback."""
+    def fail(cfg, model, inputs, fmt, output_dir):
+        raise PermissionError(13, "Permission denied", os.path.join(output_dir, "model.pb"))
+
+    monkeypatch.setattr(caffe2_converter, "export_caffe2_tracing", fail)
+    out = tmp_path / "out"
+    status, err = run_cli(capsys, ["--config-file", CONFIG, "--output", str(out)] + SMALL_OPTS)
+    assert status == 1
+    assert error_line(err).startswith("caffe2_converter.py: error: [Errno 13] Permission denied: ")
+    assert error_line(err).endswith("model.pb'") and "Traceback" not in err
+    assert only_entries(tmp_path) == []
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])

@@ -1,11 +1,11 @@
-"""export_model.py's scripting adapters: RetinaNet (no ``inference`` method) scripts too."""
+"""export_model.py's scripting adapters (export/deploy.py): RetinaNet (no ``inference`` method) scripts too."""
 
 import os
 
 import pytest
 import torch
 
-from detectron2_export.cli.export_model import export_scripting
+from detectron2_export.export.deploy import export_scripting
 from detectron2_export.config import get_cfg
 from detectron2_export.modeling import build_model
 from detectron2_export.structures import Boxes
