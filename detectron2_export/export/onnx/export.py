@@ -19,6 +19,7 @@ from ...errors import ExportError
 from .io import INPUT_NAMES, batch_inputs, dynamic_axes
 from .meta_arch import lower_model
 from .ops.deform_conv import DEFORM_CONV_OPSET, has_deform_conv, register_deform_conv
+from .quantize import DEFAULT_CALIBRATION_IMAGES, Calibration, calibration_inputs, check_quantize, quantize_int8
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +36,9 @@ output names, what the wrapper still does)."""
 FORBIDDEN_OPS = {"Loop", "If", "Scan", "SequenceMap"}
 
 
-def _metadata(model: nn.Module, lowered: nn.Module, cfg: Any) -> Dict[str, Any]:
+def _metadata(model: nn.Module, lowered: nn.Module, cfg: Any, precision: str) -> Dict[str, Any]:
     meta: Dict[str, Any] = {
+        "precision": precision,
         "meta_architecture": type(lowered).__name__,
         "model_class": type(model).__name__,
         "output_names": list(lowered.output_names),
@@ -84,6 +86,9 @@ def export_onnx(
     opset: int = 17,
     dynamic_batch: bool = True,
     paste_masks: bool = False,
+    quantize: Optional[str] = None,
+    calibration: Optional[Calibration] = None,
+    calibration_images: int = DEFAULT_CALIBRATION_IMAGES,
 ) -> onnx.ModelProto:
     """Export the whole inference of ``model`` as standard ONNX (see ``io.py`` for the graph's inputs).
 
@@ -97,7 +102,13 @@ def export_onnx(
         dynamic_batch: the batch size is dynamic (else fixed to ``len(inputs)``).
         paste_masks: masks pasted to the output image in the graph (bool (N, D, H, W)) instead of
             per-detection 28x28 probabilities.
+        quantize: None (or "fp32"), or "int8": the backbone, FPN and heads quantized by onnxruntime's
+            static quantization (see ``quantize.py``); post-processing stays fp32.
+        calibration: for int8, the inputs the fp32 graph is calibrated on: a list of detectron2
+            input dicts, or the name of a registered dataset (its first ``calibration_images``
+            images, read and resized by the test-time ``DatasetMapper`` of ``cfg``).
     """
+    precision = check_quantize(quantize, calibration)
     if opset < MIN_OPSET:
         raise ExportError(f"export_onnx: opset={opset}, expected >= {MIN_OPSET} (RoiAlign half_pixel, GridSample)")
     if has_deform_conv(model):
@@ -130,12 +141,18 @@ def export_onnx(
         )
     onnx_model = onnx.load_from_string(buffer.getvalue())
     onnx_model.ir_version = min(onnx_model.ir_version, MAX_IR_VERSION)
+    if precision == "int8":
+        onnx_model = quantize_int8(onnx_model, calibration_inputs(calibration, cfg, calibration_images))
+        onnx_model.ir_version = min(onnx_model.ir_version, MAX_IR_VERSION)
     onnx_model.producer_name = "detectron2_export"
+    kept = [p for p in onnx_model.metadata_props if p.key != METADATA_KEY]
+    del onnx_model.metadata_props[:]
+    onnx_model.metadata_props.extend(kept)
     entry = onnx_model.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, json.dumps(_metadata(model, lowered, cfg))
+    entry.key, entry.value = METADATA_KEY, json.dumps(_metadata(model, lowered, cfg, precision))
     check_standard(onnx_model)
     logger.info(
-        "Exported %s to standard ONNX (opset %d, %d nodes) in %.1f s",
-        type(model).__name__, opset, len(onnx_model.graph.node), time.perf_counter() - start,
+        "Exported %s to standard ONNX (%s, opset %d, %d nodes) in %.1f s",
+        type(model).__name__, precision, opset, len(onnx_model.graph.node), time.perf_counter() - start,
     )
     return onnx_model

@@ -26,18 +26,22 @@ from .export import METADATA_KEY
 from .io import INPUT_NAMES, batch_inputs
 
 
-def _session(path_or_model: Union[str, os.PathLike, onnx.ModelProto, bytes], providers, sess_options):
+def model_source(path_or_model: Union[str, os.PathLike, onnx.ModelProto, bytes], where: str) -> Union[str, bytes]:
+    """What ``onnxruntime.InferenceSession`` loads: a checked path, or the serialised model."""
+    if isinstance(path_or_model, onnx.ModelProto):
+        return path_or_model.SerializeToString()
+    if isinstance(path_or_model, bytes):
+        return path_or_model
+    source = os.fspath(path_or_model)
+    if not os.path.isfile(source):
+        raise ExportError(f"{where}: {source}: no such file, expected a model.onnx written by export_onnx")
+    return source
+
+
+def _session(source: Union[str, bytes], providers, sess_options):
     import onnxruntime as ort
 
-    if isinstance(path_or_model, onnx.ModelProto):
-        source: Any = path_or_model.SerializeToString()
-        name = "<onnx.ModelProto>"
-    elif isinstance(path_or_model, bytes):
-        source, name = path_or_model, "<bytes>"
-    else:
-        source = name = os.fspath(path_or_model)
-        if not os.path.isfile(source):
-            raise ExportError(f"OnnxRuntimeModel: {source}: no such file, expected a model.onnx written by export_onnx")
+    name = source if isinstance(source, str) else "<onnx.ModelProto>"
     if sess_options is None:
         # measured (benchmarks/onnx_runtime.py): torch's thread count instead of one per core, and
         # no spinning of idle threads, 10-15% less CPU per image on the shared 2-core machine
@@ -64,7 +68,9 @@ class OnnxRuntimeModel(nn.Module):
 
     def __init__(self, path_or_model, providers: Optional[List[str]] = None, sess_options=None) -> None:
         super().__init__()
-        self.session, self.name = _session(path_or_model, providers, sess_options)
+        self.source = model_source(path_or_model, "OnnxRuntimeModel")
+        """The path, or the serialised model: what the session was loaded from (the profiler reloads it)."""
+        self.session, self.name = _session(self.source, providers, sess_options)
         meta = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
         if meta is None:
             raise ExportError(f"OnnxRuntimeModel: {self.name}: no {METADATA_KEY!r} metadata, expected a file written by export_onnx")
