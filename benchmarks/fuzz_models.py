@@ -504,10 +504,11 @@ def _place(tb: traceback.StackSummary) -> str:
 
 
 def classify(error: BaseException) -> str:
-    if isinstance(error, Detectron2ExportError):
-        return "project_error"
+    """An allocator failure counts as a memory blow-up even when the executor wrapped it in a project error."""
     if isinstance(error, MemoryError) or any(s in str(error) for s in _ALLOC_FAILURES):
         return "memory"
+    if isinstance(error, Detectron2ExportError):
+        return "project_error"
     return "uncaught"
 
 

@@ -22,8 +22,6 @@ from .tensor_proto import proto_to_tensor, tensor_to_proto
 
 _NO_DEFAULT: Any = object()
 
-_SCALAR_FIELDS = ("f", "i", "s", "t", "n")
-_REPEATED_FIELDS = ("floats", "ints", "strings", "tensors", "nets", "qtensors")
 
 
 def _is_int(v: Any) -> bool:
@@ -121,8 +119,7 @@ def decode_argument(arg: caffe2_pb2.Argument, where: str = "Argument", as_array:
 
     ``as_array``: ``floats``/``ints`` become a float32/int64 numpy array instead of a list (one
     copy, no Python numbers: fill ops hold millions of values)."""
-    set_fields = [f for f in _SCALAR_FIELDS if arg.HasField(f)]
-    set_fields += [f for f in _REPEATED_FIELDS if len(getattr(arg, f))]
+    set_fields = [d.name for d, _ in arg.ListFields() if d.name != "name"]  # one call, no repeated field copied
     if len(set_fields) > 1:
         raise OperatorArgumentError(f"{where}: argument {arg.name!r} sets fields {set_fields}, expected exactly one")
     if not set_fields:

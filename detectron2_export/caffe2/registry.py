@@ -11,6 +11,7 @@ Adding an op is adding one decorated function (in ``caffe2/ops/<family>.py``) an
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -58,7 +59,7 @@ class OpSpec:
     """Inputs the kernel reads as row-major tensors (see ``layout.py``): the executor converts a
     channels-last blob once and stores the copy back, so later readers share it."""
 
-    @property
+    @functools.cached_property
     def array_args(self) -> frozenset[str]:
         """Names of the ``np.ndarray`` arguments, decoded without Python lists."""
         return frozenset(a.name for a in self.args if a.type is np.ndarray)
