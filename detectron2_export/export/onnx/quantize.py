@@ -42,15 +42,15 @@ def check_quantize(quantize: Optional[str], calibration: Optional[Calibration]) 
     if precision not in PRECISIONS:
         raise ExportError(f"export_onnx: quantize={quantize!r}, expected None, 'fp32' or 'int8'")
     if precision == "int8":
-        if calibration is None or (not isinstance(calibration, str) and len(calibration) == 0):
-            raise ExportError(
-                f"export_onnx: quantize='int8' with calibration={calibration!r}, expected a non-empty list of "
-                "detectron2 input dicts or a registered dataset name"
-            )
-        if isinstance(calibration, (bytes, dict)) or not isinstance(calibration, (str, Sequence)):
+        if calibration is not None and (isinstance(calibration, (bytes, dict)) or not isinstance(calibration, (str, Sequence))):
             raise ExportError(
                 f"export_onnx: calibration of type {type(calibration).__name__}, expected a list of detectron2 "
                 "input dicts or a registered dataset name"
+            )
+        if calibration is None or len(calibration) == 0:
+            raise ExportError(
+                f"export_onnx: quantize='int8' with calibration={calibration!r}, expected a non-empty list of "
+                "detectron2 input dicts or a registered dataset name"
             )
     return precision
 
