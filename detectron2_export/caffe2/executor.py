@@ -7,6 +7,7 @@ re-raised with the op's place in the net: its index, type, inputs and outputs.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -16,6 +17,7 @@ import torch
 from ..errors import Detectron2ExportError, OperatorInputError
 from .arguments import decode_arguments
 from .inplace import INPLACE_KERNELS, plan_inplace
+from .profiler import FLOP_COUNTERS, FlopCounter, Profile
 from .proto import caffe2_pb2
 from .registry import OpSpec, bind_args, get_op
 
@@ -34,6 +36,8 @@ class BoundOp:
     """Writes into input 0 (see ``inplace.py``); returns None when ``fn`` must run instead."""
     contiguous_inputs: tuple[int, ...] = ()
     """Inputs made row-major before the call, the copy stored back in the blob (``layout.py``)."""
+    flops: FlopCounter | None = None
+    """FLOPs of one call from its inputs and outputs, for the profiler (``profiler.py``)."""
 
 
 def describe_op(net_name: str, index: int, op: caffe2_pb2.OperatorDef | BoundOp) -> str:
@@ -71,7 +75,14 @@ def bind_operator(op: caffe2_pb2.OperatorDef, index: int = 0, net_name: str = ""
         raise with_context(e, describe_op(net_name, index, op)) from e
     contiguous = tuple(i for i in spec.contiguous_inputs if i < len(op.input))
     return BoundOp(
-        index, op.type, spec.fn, kwargs, tuple(op.input), tuple(op.output), contiguous_inputs=contiguous
+        index,
+        op.type,
+        spec.fn,
+        kwargs,
+        tuple(op.input),
+        tuple(op.output),
+        contiguous_inputs=contiguous,
+        flops=FLOP_COUNTERS.get(op.type),
     )
 
 
@@ -91,6 +102,30 @@ class Net:
             ops = [replace(op, inplace_fn=INPLACE_KERNELS[op.op_type]) if op.index in plan else op for op in ops]
         self.ops = tuple(ops)
         self._check_inputs_exist(set(existing_blobs))
+        self.release_after = self._plan_release()
+
+    def _plan_release(self) -> tuple[tuple[str, ...], ...]:
+        """Per op: the blobs the net computes that no later op reads and that are not external outputs.
+
+        ``run(..., release_dead=True)`` drops them right after that op, so that their memory goes back
+        to the allocator and the next activations reuse it instead of faulting in fresh pages.
+        """
+        produced = {name for op in self.ops for name in op.outputs}
+        last_use: dict[str, int] = {}
+        for position, op in enumerate(self.ops):
+            for name in (*op.inputs, *op.outputs):
+                last_use[name] = position
+        keep = set(self.proto.external_output)
+        release: list[list[str]] = [[] for _ in self.ops]
+        for name, position in last_use.items():
+            if name in produced and name not in keep:
+                release[position].append(name)
+        return tuple(tuple(names) for names in release)
+
+    def replace_ops(self, ops: Iterable[BoundOp]) -> None:
+        """Install a rewritten op list (load-time fusion, ``fusion.py``) and re-plan the releases."""
+        self.ops = tuple(ops)
+        self.release_after = self._plan_release()
 
     def _check_inputs_exist(self, known: set[str]) -> None:
         known |= set(self.proto.external_input)
@@ -103,11 +138,18 @@ class Net:
                     )
             known.update(op.outputs)
 
-    def run(self, blobs: MutableMapping[str, Any]) -> None:
-        """Run every op in order, reading and writing ``blobs`` (name -> tensor)."""
+    def run(self, blobs: MutableMapping[str, Any], *, release_dead: bool = False, profile: Profile | None = None) -> None:
+        """Run every op in order, reading and writing ``blobs`` (name -> tensor).
+
+        ``release_dead``: drop each computed blob from ``blobs`` after its last reader (for callers
+        that fetch only the external outputs from a per-call dict, as ``ProtobufModel``).
+        ``profile``: record each op's wall time and FLOPs into it (one ``add_run`` per run).
+        """
         op = None
+        records: list[tuple[str, float, int | None]] = []
         try:
-            for op in self.ops:
+            for op, dead in zip(self.ops, self.release_after):
+                start = time.perf_counter() if profile is not None else 0.0
                 try:
                     args = [blobs[name] for name in op.inputs]
                 except KeyError as e:
@@ -126,5 +168,13 @@ class Net:
                     raise OperatorInputError(f"computed {len(results)} outputs, expected {len(op.outputs)}")
                 for name, value in zip(op.outputs, results):
                     blobs[name] = value
+                if profile is not None:
+                    flops = op.flops(args, results) if op.flops is not None else None
+                    records.append((op.op_type, time.perf_counter() - start, flops))
+                if release_dead:
+                    for name in dead:
+                        del blobs[name]
         except Exception as e:
             raise with_context(e, describe_op(self.name, op.index, op)) from e
+        if profile is not None:
+            profile.add_run(records)

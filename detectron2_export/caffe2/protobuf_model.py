@@ -11,10 +11,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import Detectron2ExportError, OperatorInputError
+from ..errors import ExportError, Detectron2ExportError, OperatorInputError
 from .layout import channels_last_filters
+from .profiler import Profile
 from .proto import caffe2_pb2
-from .workspace import Workspace
+from .workspace import Workspace, to_blob
 
 logger = logging.getLogger(__name__)
 
@@ -22,16 +23,23 @@ logger = logging.getLogger(__name__)
 class ProtobufModel(nn.Module):
     """Runs ``init_net`` once into a private workspace, then ``predict_net`` per call.
 
+    Thread-safe: the workspace holds only the parameters, read-only after loading; each call runs
+    in its own blob dict (a shallow copy of the parameter dict, so parameters are shared, never
+    copied), which holds the inputs and the activations of that call, each dropped after its last
+    reader so that the next ones reuse its memory (``Net.run(release_dead=True)``).
+
     Graph inputs are the predict net's external inputs that the init net did not produce, in
     external-input order (normally ``data``, ``im_info``); ``forward`` returns the external outputs
-    in order. Output blobs are emptied after each run, so a failed run never returns stale results.
+    in order; a failed run never returns another run's results.
     Convolution filters are stored channels-last (``layout.py``) and dead intermediates are
     overwritten in place (``inplace.py``): outputs equal a plain run's up to float rounding.
     """
 
     _ids = itertools.count(0)
 
-    def __init__(self, predict_net: caffe2_pb2.NetDef, init_net: caffe2_pb2.NetDef):
+    def __init__(
+        self, predict_net: caffe2_pb2.NetDef, init_net: caffe2_pb2.NetDef, *, precision: str = "fp32", profile: bool = False
+    ):
         super().__init__()
         for name, net in (("predict_net", predict_net), ("init_net", init_net)):
             if not isinstance(net, caffe2_pb2.NetDef):
@@ -49,7 +57,19 @@ class ProtobufModel(nn.Module):
         logger.debug(f"{len(converted)} convolution filters stored channels-last")
         # Only the external outputs are fetched: dead intermediates may be overwritten in place.
         self._ws.CreateNet(predict_net, inplace=True)
+        self._net = self._ws.net(predict_net.name)
         self._error_msgs: set[str] = set()
+        self.profile: Profile | None = Profile() if profile else None
+        """With ``profile=True``: every run's time per op (``profile_table()`` prints it)."""
+
+    def profile_table(self, peak_gflops: float | None = None) -> str:
+        """Time per op type, share and conv GFLOP/s vs the fp32 peak over the runs so far."""
+        if self.profile is None:
+            raise ExportError(f"ProtobufModel {self.predict_net.name!r}: created without profile=True, nothing was recorded")
+        return self.profile.table(peak_gflops)
+
+    def print_profile(self, peak_gflops: float | None = None) -> None:
+        print(self.profile_table(peak_gflops))
 
     @property
     def input_names(self) -> list[str]:
@@ -66,21 +86,19 @@ class ProtobufModel(nn.Module):
                 f"ProtobufModel {self.predict_net.name!r}: got {len(inputs)} inputs, expected {len(self._input_blobs)} "
                 f"for the graph inputs {self._input_blobs} (external inputs the init net does not produce)"
             )
-        ws = self._ws
+        blobs = dict(self._ws.blobs)  # this call's activations; parameters shared, never written
         for name, value in zip(self._input_blobs, inputs):
-            ws.FeedBlob(name, value)
+            blobs[name] = to_blob(value)
         error: Detectron2ExportError | None = None
         try:
-            ws.RunNet(self.predict_net.name)
+            self._net.run(blobs, release_dead=True, profile=self.profile)
         except Detectron2ExportError as e:
             error = e
             if str(e) not in self._error_msgs:
                 self._error_msgs.add(str(e))
                 logger.warning(f"Encountered new {type(e).__name__}: \n{e}")
             logger.warning("Catch the error and use partial results.")
-        outputs = [ws.fetch_tensor(b) for b in self.predict_net.external_output]
-        for b in self.predict_net.external_output:
-            ws.blobs[b] = None
+        outputs = [blobs[b] for b in self.predict_net.external_output]
         for name, out in zip(self.predict_net.external_output, outputs):
             if not isinstance(out, torch.Tensor):
                 cause = f"; the net failed with: {error}" if error is not None else ""

@@ -21,7 +21,8 @@ from .proto import caffe2_pb2
 NetOrName = caffe2_pb2.NetDef | str
 
 
-def _to_blob(value: Any, device_option: caffe2_pb2.DeviceOption | None) -> Any:
+def to_blob(value: Any, device_option: caffe2_pb2.DeviceOption | None = None) -> Any:
+    """A fed value as a blob: tensors detached, numpy and numbers converted, strings kept."""
     if isinstance(value, torch.Tensor):
         blob = value.detach()
     elif isinstance(value, (str, bytes)) or (isinstance(value, np.ndarray) and value.dtype == object):
@@ -47,7 +48,7 @@ class Workspace:
     # Blobs
     def FeedBlob(self, name: str, arr: Any, device_option: caffe2_pb2.DeviceOption | None = None) -> bool:
         """Store a tensor (numpy arrays and numbers are converted; strings are kept as they are)."""
-        self.blobs[name] = _to_blob(arr, device_option)
+        self.blobs[name] = to_blob(arr, device_option)
         return True
 
     def CreateBlob(self, name: str) -> None:
@@ -115,16 +116,20 @@ class Workspace:
         return True
 
     def RunNet(self, name: NetOrName, num_iter: int = 1) -> bool:
-        net_name = name.name if isinstance(name, caffe2_pb2.NetDef) else name
-        net = self._nets.get(net_name)
-        if net is None:
-            raise KeyError(f"Workspace {self.name!r}: net {net_name!r} was not created; nets: {sorted(self._nets)}")
+        net = self.net(name.name if isinstance(name, caffe2_pb2.NetDef) else name)
         for _ in range(num_iter):
             net.run(self.blobs)
         return True
 
     def Nets(self) -> list[str]:
         return list(self._nets)
+
+    def net(self, name: str) -> Net:
+        """The created ``Net`` (to run it over another blob dict, e.g. a per-call one)."""
+        created = self._nets.get(name)
+        if created is None:
+            raise KeyError(f"Workspace {self.name!r}: net {name!r} was not created; nets: {sorted(self._nets)}")
+        return created
 
     def RunOperatorOnce(self, op: caffe2_pb2.OperatorDef) -> bool:
         return self.RunNetOnce(caffe2_pb2.NetDef(op=[op]))
