@@ -111,6 +111,8 @@ def proto_to_tensor(proto: caffe2_pb2.TensorProto) -> torch.Tensor | np.ndarray:
     numel = math.prod(dims)
     type_name = DataType.Name(proto.data_type) if proto.data_type in DataType.values() else None
     if proto.data_format == caffe2_pb2.TensorProto.FMT_BFLOAT16 and type_name == "FLOAT":
+        if len(proto.raw_data) != 2 * numel:
+            raise ProtobufError(f"{where}: raw_data has {len(proto.raw_data)} bytes, expected {2 * numel} (bfloat16, dims {dims})")
         raw = np.frombuffer(proto.raw_data, dtype="<u2").astype(np.uint32) << 16
         values: torch.Tensor | np.ndarray = torch.from_numpy(raw.view(np.float32).copy())
     elif proto.data_format != caffe2_pb2.TensorProto.FMT_PROTOBUF:

@@ -21,8 +21,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ..errors import OperatorArgumentError, OperatorInputError, ProtobufError, UnknownOperatorError
-from .executor import bind_operator, describe_op
+from ..errors import Detectron2ExportError, OperatorArgumentError, OperatorInputError, ProtobufError, UnknownOperatorError
+from .executor import bind_operator, describe_op, with_context
 from .op_args import ResourceLimits, check_allocation, resource_limits
 from .ops.fill import static_fill
 from .proto import caffe2_pb2
@@ -117,10 +117,13 @@ def _check_net(net: caffe2_pb2.NetDef, what: str, existing: Iterable[str], limit
         dupes = sorted({b for b in net.external_input if list(net.external_input).count(b) > 1})
         raise ProtobufError(f"{what} {net.name!r}: external_input lists {dupes} more than once, expected each once")
     known = set(existing) | set(net.external_input)
-    for index, op in enumerate(net.op):
-        _, kwargs, lengths = _bind(net, index, op)
-        _check_fill(net, index, op, kwargs, lengths, limit)
-        _check_blobs(net, index, op, known)
+    try:
+        for index, op in enumerate(net.op):
+            _, kwargs, lengths = _bind(net, index, op)
+            _check_fill(net, index, op, kwargs, lengths, limit)
+            _check_blobs(net, index, op, known)
+    except Detectron2ExportError as e:
+        raise with_context(e, what) from e
     return known
 
 
@@ -130,7 +133,8 @@ def _model_bytes(init_net: caffe2_pb2.NetDef) -> int:
     total = 0
     for op in init_net.op:
         for arg in op.arg:
-            total += 4 * (len(arg.floats) + len(arg.ints)) + sum(len(s) for s in arg.strings)
+            if arg.name == "values":
+                total += 4 * (len(arg.floats) + len(arg.ints)) + sum(len(s) for s in arg.strings)
     return total
 
 

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from ...errors import OperatorArgumentError, OperatorInputError
 from ..conv_pool_args import geometry_args, resolve_geometry
-from ..op_args import check_rank
+from ..op_args import check_allocation, check_rank
 from ..registry import Arg, register_op
 
 _TORCH_MODE = {"constant": "constant", "reflect": "reflect", "edge": "replicate"}
@@ -31,6 +31,10 @@ def pad_image(x: torch.Tensor, *, mode: str, value: float, **geometry: Any) -> t
         raise OperatorArgumentError(f"PadImage: kernel={geo.kernel}, stride={geo.stride}, expected 1 (padding only)")
     if mode == "reflect" and any(p >= s for p, s in zip(geo.pad_begin + geo.pad_end, list(x.shape[2:]) * 2)):
         raise OperatorInputError(f"PadImage: pads {geo.pad_begin + geo.pad_end} with mode 'reflect', expected each < the padded dim of X shape={tuple(x.shape)}")
+    pads = geo.pad_begin + geo.pad_end
+    check_allocation(
+        "PadImage", "output", (*x.shape[:2], x.shape[2] + pads[0] + pads[2], x.shape[3] + pads[1] + pads[3]), x.dtype
+    )
     if mode == "constant":
         return (F.pad(x, geo.torch_pad(), value=value),)
     return (F.pad(x, geo.torch_pad(), mode=_TORCH_MODE[mode]),)

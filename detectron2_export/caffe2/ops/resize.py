@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ...errors import OperatorInputError
+from ..op_args import check_allocation
 from ..registry import Arg, register_op
 from .box_utils import as_float32, caffe2_torch_ops
 
@@ -52,6 +53,9 @@ def resize_nearest(X: Tensor, order: str, width_scale: float, height_scale: floa
     h_axis, w_axis = (2, 3) if order == "NCHW" else (1, 2)
     in_h, in_w = X.shape[h_axis], X.shape[w_axis]
     out_h, out_w = output_size(in_h, height_scale), output_size(in_w, width_scale)
+    out_shape = list(X.shape)
+    out_shape[h_axis], out_shape[w_axis] = out_h, out_w
+    check_allocation("ResizeNearest", "output", out_shape, X.dtype)
     fast = _power_of_two_upscale(in_h, out_h, height_scale) and _power_of_two_upscale(in_w, out_w, width_scale)
     if fast and order == "NCHW" and X.dtype.is_floating_point:
         # Same source indices (dst // scale: PyTorch's in/out ratio is exact here) in one fast kernel.
@@ -65,6 +69,7 @@ def upsample_nearest(X: Tensor, scale: int) -> Tensor:
     """Caffe2's ``UpsampleNearest``: repeat each of the last two dims' entries ``scale`` times."""
     if X.dim() not in (3, 4):
         raise OperatorInputError(f"UpsampleNearest: X shape={tuple(X.shape)}, expected 3-D or 4-D")
+    check_allocation("UpsampleNearest", "output", (*X.shape[:-2], X.shape[-2] * scale, X.shape[-1] * scale), X.dtype)
     return X.repeat_interleave(scale, dim=-2).repeat_interleave(scale, dim=-1)
 
 
@@ -87,8 +92,10 @@ def upsample_bilinear(X: Tensor, width_scale: float, height_scale: float) -> Ten
         raise OperatorInputError(f"UpsampleBilinear: X shape={tuple(X.shape)}, expected 4-D (NCHW)")
     _check_scales("UpsampleBilinear", height_scale, width_scale)
     in_h, in_w = X.shape[2], X.shape[3]
-    h_low, h_high, h0, h1 = _bilinear_axis(in_h, output_size(in_h, height_scale), X.device)
-    w_low, w_high, w0, w1 = _bilinear_axis(in_w, output_size(in_w, width_scale), X.device)
+    out_h, out_w = output_size(in_h, height_scale), output_size(in_w, width_scale)
+    check_allocation("UpsampleBilinear", "output", (*X.shape[:2], out_h, out_w), X.dtype)
+    h_low, h_high, h0, h1 = _bilinear_axis(in_h, out_h, X.device)
+    w_low, w_high, w0, w1 = _bilinear_axis(in_w, out_w, X.device)
     top, bottom = X.index_select(2, h_low), X.index_select(2, h_high)
     h0, h1 = h0.to(X.dtype).view(-1, 1), h1.to(X.dtype).view(-1, 1)
     w0, w1 = w0.to(X.dtype), w1.to(X.dtype)

@@ -82,6 +82,7 @@ def _check_rois(
         raise OperatorInputError(f"{op}: rois[{i}]={rois[i].tolist()}, expected finite values")
     heights, widths = sizes
     channels = features.shape[1] if order == "NCHW" else features.shape[3]
+    check_allocation(op, "output", (rois.shape[0], channels, *pooled), features.dtype)
     if sampling_ratio > 0:
         grid = rois.shape[0] * sampling_ratio * sampling_ratio
     else:
@@ -93,10 +94,8 @@ def _check_rois(
         raise OperatorInputError(
             f"{op}: {rois.shape[0]} RoIs of up to {float(heights.max()):.4g} x {float(widths.max()):.4g} feature "
             f"pixels with sampling_ratio={sampling_ratio} need {samples:.3g} bilinear samples, expected at most "
-            f"{_MAX_SAMPLES} (RoIs far larger than the feature map {tuple(features.shape)})"
+            f"{_MAX_SAMPLES} (RoIs far larger than the feature map {tuple(features.shape)}?)"
         )
-    out_shape = (rois.shape[0], channels, *pooled)
-    check_allocation(op, "output", out_shape, features.dtype)
 
 
 def _empty_output(features: Tensor, order: str, pooled_h: int, pooled_w: int) -> Tensor:

@@ -8,7 +8,7 @@ import math
 import torch
 
 from ...errors import OperatorArgumentError, OperatorInputError
-from ..op_args import check_rank, check_tensor, int_list, normalize_axis
+from ..op_args import check_allocation, check_rank, check_tensor, int_list, normalize_axis
 from ..registry import Arg, register_op
 from ..tensor_proto import torch_dtype
 
@@ -239,6 +239,7 @@ def numpy_tile(x: torch.Tensor, repeats: torch.Tensor) -> tuple[torch.Tensor]:
     reps = _int_values("NumpyTile", "repeats", repeats)
     if len(reps) != x.dim() or any(r < 0 for r in reps):
         raise OperatorInputError(f"NumpyTile: repeats={reps}, expected {x.dim()} non-negative counts (one per dim of X)")
+    check_allocation("NumpyTile", "output", [d * r for d, r in zip(x.shape, reps)], x.dtype)
     return (x.repeat(reps),)
 
 
