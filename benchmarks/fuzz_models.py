@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import argparse
 import collections
+import faulthandler
+import gc
 import json
 import math
 import os
@@ -576,10 +578,15 @@ class Options:
     """Path to ``caffe2_mask_rcnn``: run it on each pair instead of the Python runtime."""
 
 
-def _child(base: Base, opts: Options, index: int, write_fd: int, work_root: str) -> None:
+Runner = Callable[[Base, Case, str], dict[str, Any]]
+"""Runs one mutated case written under a work directory; returns its outcome record."""
+
+
+def _child(base: Base, opts: Options, index: int, write_fd: int, work_root: str, runner: Runner | None) -> None:
     """In the forked child: limit memory, mutate, run, send one JSON line, exit without cleanup."""
     result: dict[str, Any]
     try:
+        faulthandler.disable()  # a crash is the outcome to record, not a traceback on the parent's terminal
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)
         os.dup2(devnull, 2)
@@ -590,7 +597,9 @@ def _child(base: Base, opts: Options, index: int, write_fd: int, work_root: str)
             resource.setrlimit(resource.RLIMIT_AS, (opts.memory_limit, opts.memory_limit))
         case = make_case(base, opts.seed, index)
         work_dir = os.path.join(work_root, f"case{index}")
-        if opts.cpp is None:
+        if runner is not None:
+            result = runner(base, case, work_dir)
+        elif opts.cpp is None:
             result = run_python_case(base, case, work_dir)
         else:
             result = run_cpp_case(base, case, work_dir, opts.cpp, opts.timeout, opts.memory_limit)
@@ -628,8 +637,9 @@ def _finish(run: _Running, status: int, timed_out: bool) -> dict[str, Any]:
     return result
 
 
-def run_cases(base: Base, opts: Options) -> Iterator[dict[str, Any]]:
-    """Yield one result per case, forking up to ``opts.jobs`` children at a time."""
+def run_cases(base: Base, opts: Options, runner: Runner | None = None) -> Iterator[dict[str, Any]]:
+    """Yield one result per case, forking up to ``opts.jobs`` children at a time; ``runner``
+    replaces the default (``run_python_case``, or ``run_cpp_case`` with ``opts.cpp``)."""
     work_root = tempfile.mkdtemp(prefix="fuzz_models_", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     pending = iter(range(opts.start, opts.start + opts.cases))
     running: dict[int, _Running] = {}
@@ -643,7 +653,7 @@ def run_cases(base: Base, opts: Options) -> Iterator[dict[str, Any]]:
                 pid = os.fork()
                 if pid == 0:
                     os.close(read_fd)
-                    _child(base, opts, index, write_fd, work_root)
+                    _child(base, opts, index, write_fd, work_root, runner)
                 os.close(write_fd)
                 running[read_fd] = _Running(index, pid, read_fd, time.monotonic())
             if not running:
@@ -754,6 +764,7 @@ def main(argv: list[str] | None = None) -> int:
             print("ran without an error")
             return 0
         warm_up(base)
+        gc.freeze()  # children touch no refcount pages of what the parent built: less copy-on-write
         opts = Options(args.seed, args.cases, args.start, args.jobs, args.timeout,
                        int(args.memory_limit_gib * 2**30), args.cpp)
         start = time.monotonic()
