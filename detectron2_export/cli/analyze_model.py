@@ -8,7 +8,8 @@ on the input (the heads run per proposal / detection), hence the average. Exampl
     python tools/analyze_model.py --config-file configs/shapes/mask_rcnn_R_18_FPN_shapes.yaml \\
         --tasks flop parameter -n 10 MODEL.WEIGHTS models/mask_rcnn_R_18_FPN_shapes.pkl MODEL.DEVICE cpu
 
-A LazyConfig ``.py`` file works for ``parameter`` and ``structure`` (its ``model`` is instantiated).
+A LazyConfig ``.py`` file works too (``key=value`` overrides): its ``model`` is instantiated and the
+inputs of ``flop`` / ``activation`` come from ``instantiate(cfg.dataloader.test)``, as upstream.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from fvcore.nn import flop_count_table
 from torch import nn
 
 from ..utils.analysis import FlopCountAnalysis, activation_count_operators, parameter_count, parameter_count_table
-from .common import CLIError, run_main, setup_cfg, setup_logger
+from .common import CLIError, build_test_loader, is_lazy_config, run_main, setup_cfg, setup_logger
 
 __all__ = ["TASKS", "get_parser", "main", "cli", "do_flop", "do_activation", "do_parameter", "do_structure"]
 
@@ -71,28 +72,26 @@ def _build_model(cfg: Any, load_weights: bool) -> nn.Module:
 
 
 def _inputs(cfg: Any, num_inputs: int, fixed_input_size: bool) -> Iterator[list[dict]]:
-    """Up to ``num_inputs`` batches of the ``DATASETS.TEST[0]`` test loader (zero images if fixed).
+    """Up to ``num_inputs`` batches of the ``DATASETS.TEST[0]`` test loader (a LazyConfig's
+    ``dataloader.test``), zero images if fixed.
 
     The arguments are checked at the call, before a model is built for nothing.
     """
-    from ..config import CfgNode
-    from ..data import build_detection_test_loader
-
-    if not isinstance(cfg, CfgNode):
-        raise CLIError("--tasks flop/activation with a LazyConfig .py file: expected a .yaml config "
-                       "(the inputs come from DATASETS.TEST[0] of a yacs config)")
-    if not len(cfg.DATASETS.TEST):
-        raise CLIError("DATASETS.TEST is empty, but the inputs are taken from it: "
-                       "append DATASETS.TEST \"('shapes_val',)\"")
     if num_inputs < 1:
         raise CLIError(f"--num-inputs={num_inputs}, expected an int >= 1")
+    if is_lazy_config(cfg) and fixed_input_size:
+        raise CLIError("--use-fixed-input-size with a LazyConfig .py file: expected a .yaml config "
+                       "(the side of the fixed input is its INPUT.CROP.SIZE[0]); drop the flag")
+    if not is_lazy_config(cfg) and not len(cfg.DATASETS.TEST):
+        raise CLIError("DATASETS.TEST is empty, but the inputs are taken from it: "
+                       "append DATASETS.TEST \"('shapes_val',)\"")
     side = None
     if fixed_input_size:
         if cfg.INPUT.CROP.TYPE != "absolute":
             raise CLIError(f"--use-fixed-input-size: INPUT.CROP.TYPE={cfg.INPUT.CROP.TYPE!r}, expected 'absolute' "
                            "(the side of the fixed input is INPUT.CROP.SIZE[0] pixels)")
         side = int(cfg.INPUT.CROP.SIZE[0])
-    loader = build_detection_test_loader(cfg, cfg.DATASETS.TEST[0])
+    loader = build_test_loader(cfg)
 
     def batches() -> Iterator[list[dict]]:
         for _, batch in zip(tqdm.trange(num_inputs, desc="inputs"), loader):

@@ -7,6 +7,10 @@ Example::
     python tools/caffe2_converter.py --config-file configs/shapes/mask_rcnn_R_18_FPN_shapes.yaml \\
         --output output/shapes_caffe2 --run-eval MODEL.WEIGHTS models/mask_rcnn_R_18_FPN_shapes.pkl MODEL.DEVICE cpu
 
+A LazyConfig ``.py`` file works as well, with ``key=value`` overrides (``train.init_checkpoint=W
+train.device=cpu``); the sample input and ``--run-eval`` then use its ``dataloader.test`` and
+``dataloader.evaluator``. The export is ``detectron2_export.export.deploy.export_caffe2_tracing``.
+
 With the launch flags (``--num-workers``, ``--num-gpus``, ``--num-machines``...) the evaluation is
 sharded over processes: rank 0 exports, the other ranks get the files over the process group.
 """
@@ -36,7 +40,7 @@ from .common import (
     sample_inputs_from_dataset,
     setup_cfg,
     setup_logger,
-    test_dataset_name,
+    evaluation_dataset_name,
 )
 
 __all__ = ["get_parser", "format_summary", "convert_and_evaluate", "main", "cli"]
@@ -109,7 +113,7 @@ def convert_and_evaluate(args: argparse.Namespace) -> dict[str, Results]:
     logger.info("Evaluated both models in %.1f s", time.perf_counter() - start)
     if not comm.is_main_process():
         return {}
-    dataset = test_dataset_name(cfg)
+    dataset = evaluation_dataset_name(cfg)
     print(f"COCO AP on {dataset}, PyTorch vs Caffe2 (delta = Caffe2 - PyTorch):")
     print(format_ap_comparison(results))
     print(format_summary(results["PyTorch"], results["Caffe2"], dataset))

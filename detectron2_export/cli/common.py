@@ -37,7 +37,8 @@ __all__ = [
     "setup_cfg",
     "is_lazy_config",
     "config_device",
-    "test_dataset_name",
+    "evaluation_dataset_name",
+    "build_test_loader",
     "build_and_load_model",
     "sample_inputs_from_dataset",
     "sample_inputs_from_image",
@@ -253,22 +254,22 @@ def config_device(cfg: Any) -> str:
     return str(OmegaConf.select(cfg, "train.device", default=None) or "cpu")
 
 
-def _lazy_test_part(cfg: Any, key: str, why: str):
-    """``dataloader.test.<key>`` of a LazyConfig, instantiated."""
+def _lazy_test_part(cfg: Any, path: str, why: str):
+    """``cfg.<path>`` (under ``dataloader.test``) of a LazyConfig, instantiated."""
     from omegaconf import OmegaConf
 
     from ..config import instantiate
 
-    node = OmegaConf.select(cfg, f"dataloader.test.{key}", default=None)
+    node = OmegaConf.select(cfg, path, default=None)
     if node is None:
         raise CLIError(
-            f"the LazyConfig has no dataloader.test.{key}, but {why}: add dataloader.test as in "
+            f"the LazyConfig has no {path}, but {why}: add dataloader.test as in "
             "configs/common/data/coco.py (L(build_detection_test_loader)(dataset=..., mapper=...))"
         )
     return instantiate(node)
 
 
-def test_dataset_name(cfg: Any) -> str:
+def evaluation_dataset_name(cfg: Any) -> str:
     """The dataset the CLIs sample and evaluate on: ``DATASETS.TEST[0]``, for a LazyConfig the (first)
     name in ``dataloader.test.dataset.names``."""
     if not is_lazy_config(cfg):
@@ -291,12 +292,23 @@ def test_dataset_name(cfg: Any) -> str:
     return str(names[0])
 
 
+def build_test_loader(cfg: Any):
+    """The test loader of ``DATASETS.TEST[0]``, for a LazyConfig ``instantiate(cfg.dataloader.test)``
+    (its dataset, mapper, batch size and workers; sharded under torch.distributed)."""
+    from ..data import build_detection_test_loader
+
+    dataset = evaluation_dataset_name(cfg)
+    if not is_lazy_config(cfg):
+        return build_detection_test_loader(cfg, dataset)
+    return _lazy_test_part(cfg, "dataloader.test", "the evaluation and the analysis iterate it")
+
+
 def _test_mapper(cfg: Any):
     """The test-time DatasetMapper: from ``INPUT`` (yacs) or ``dataloader.test.mapper`` (LazyConfig)."""
     from ..data import DatasetMapper
 
     if is_lazy_config(cfg):
-        return _lazy_test_part(cfg, "mapper", "it reads and resizes the sample input")
+        return _lazy_test_part(cfg, "dataloader.test.mapper", "it reads and resizes the sample input")
     return DatasetMapper(cfg, False)
 
 
@@ -345,9 +357,9 @@ def sample_inputs_from_dataset(cfg, model: torch.nn.Module, max_tries: int = 50)
     """
     from ..data import InferenceSampler, build_detection_test_loader, get_detection_dataset_dicts
 
-    dataset = test_dataset_name(cfg)
+    dataset = evaluation_dataset_name(cfg)
     if is_lazy_config(cfg):
-        dicts = _lazy_test_part(cfg, "dataset", "the sample input is taken from it")
+        dicts = _lazy_test_part(cfg, "dataloader.test.dataset", "the sample input is taken from it")
     else:
         dicts = get_detection_dataset_dicts([dataset], filter_empty=False)
     # the whole dataset in order, whatever the world size: the sample must not depend on the sharding
@@ -478,16 +490,13 @@ def evaluate(model: Callable[[list[dict]], list[dict]], cfg, title: str) -> dict
     the other ranks {}.
     """
     from ..config import instantiate
-    from ..data import build_detection_test_loader
     from ..evaluation import COCOEvaluator, inference_on_dataset, print_csv_format
 
-    dataset = test_dataset_name(cfg)
-    if is_lazy_config(cfg):
-        loader = instantiate(cfg.dataloader.test)
-        has_evaluator = cfg.dataloader.get("evaluator") is not None
-        evaluator = instantiate(cfg.dataloader.evaluator) if has_evaluator else COCOEvaluator(dataset, output_dir=None)
+    dataset = evaluation_dataset_name(cfg)
+    loader = build_test_loader(cfg)
+    if is_lazy_config(cfg) and cfg.dataloader.get("evaluator") is not None:
+        evaluator = instantiate(cfg.dataloader.evaluator)
     else:
-        loader = build_detection_test_loader(cfg, dataset)
         evaluator = COCOEvaluator(dataset, output_dir=None)
     world_size = comm.get_world_size()
     shards = f", {world_size} processes" if world_size > 1 else ""

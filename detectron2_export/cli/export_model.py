@@ -11,7 +11,9 @@ detectron2 model with a chosen method and format.
 | scripting       | torchscript | model.ts + TorchScript IR dumps                   | no         |
 
 ``tracing`` + ``caffe2`` is refused (upstream silently exports nothing); ``scripting`` accepts
-only ``torchscript``.
+only ``torchscript``. ``--config-file`` is a yacs ``.yaml`` (``KEY VALUE`` overrides) or a LazyConfig
+``.py`` (``key=value`` overrides; sample and evaluation from its ``dataloader.test``). This module
+parses arguments and checks them; the exports are ``detectron2_export.export.deploy``'s functions.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from .common import (
     sample_inputs_from_image,
     setup_cfg,
     setup_logger,
-    test_dataset_name,
+    evaluation_dataset_name,
 )
 
 __all__ = ["get_parser", "main", "cli"]
@@ -160,7 +162,7 @@ def _export_and_evaluate(args: argparse.Namespace) -> Mapping[str, Mapping[str, 
             eager_results = evaluate(model, cfg, "PyTorch")
         results = evaluate(exported_model, cfg, f"{args.export_method}+{args.format}")
     if args.run_eval and comm.is_main_process():
-        print(f"COCO AP of the {args.export_method}+{args.format} model on {test_dataset_name(cfg)}:")
+        print(f"COCO AP of the {args.export_method}+{args.format} model on {evaluation_dataset_name(cfg)}:")
         print(format_ap_table(results))
         if eager_results:
             print(format_ap_comparison({"PyTorch": eager_results, "onnxruntime": results}))

@@ -13,7 +13,8 @@ from detectron2_export.cli.common import build_and_load_model, setup_cfg
 from detectron2_export.data import DatasetCatalog
 from detectron2_export.utils.analysis import activation_count_operators, flop_count_operators
 
-from .conftest import CONFIG, MODEL_OPTS, REPO
+from .conftest import CONFIG, MODEL_OPTS, REPO, SMALL_OPTS
+from .lazy_shapes import SHAPES_OVERRIDES, write_shapes_lazy_config
 
 # zero images of 64x64 instead of the dataset's: identical, cheap inputs
 FIXED_OPTS = MODEL_OPTS + ["INPUT.CROP.TYPE", "absolute", "INPUT.CROP.SIZE", "(64, 64)"]
@@ -58,6 +59,19 @@ def test_flop_and_activation_tasks_average_over_inputs():
     assert activations["total_std"] == 0.0
 
 
+@pytest.mark.slow
+def test_lazy_config_flops_on_its_test_loader_equal_the_yaml_config_flops(tmp_path):
+    """The inputs of a .py file come from its dataloader.test: the shapes LazyConfig twin (same model,
+    same first image at 160 px) counts the flops and activations the YAML config counts."""
+    lazy_argv = ["--config-file", write_shapes_lazy_config(str(tmp_path)), "--tasks", "flop", "activation", "-n", "1"]
+    lazy = main(lazy_argv + SHAPES_OVERRIDES)
+    yaml = main(["--config-file", CONFIG, "--tasks", "flop", "activation", "-n", "1"] + SMALL_OPTS)
+    for task in ("flop", "activation"):
+        assert lazy[task]["num_inputs"] == yaml[task]["num_inputs"] == 1
+        assert lazy[task]["by_operator"] == pytest.approx(yaml[task]["by_operator"], rel=1e-9)
+    assert yaml["flop"]["by_operator"]["conv"] > 0.5  # ResNet-18 + FPN on a 160 x 213 image: > 0.5 GFlops
+
+
 def test_lazy_config_parameter_count_as_upstream():
     """A LazyConfig .py file: upstream's RetinaNet R50-FPN parameter count (tests/test_model_analysis.py)."""
     config = os.path.join(REPO, "configs", "COCO-Detection", "retinanet_R_50_FPN_1x.py")
@@ -65,8 +79,8 @@ def test_lazy_config_parameter_count_as_upstream():
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--config-file", os.path.join(REPO, "configs", "COCO-Detection", "retinanet_R_50_FPN_1x.py"), "--tasks", "flop"],
-     "--tasks flop/activation with a LazyConfig .py file: expected a .yaml config"),
+    (["--config-file", os.path.join(REPO, "configs", "COCO-Detection", "retinanet_R_50_FPN_1x.py"), "--tasks", "flop",
+      "--use-fixed-input-size"], "--use-fixed-input-size with a LazyConfig .py file: expected a .yaml config"),
     (["--config-file", CONFIG, "--tasks", "flop", "--use-fixed-input-size"] + MODEL_OPTS,
      "--use-fixed-input-size: INPUT.CROP.TYPE='relative_range', expected 'absolute'"),
     (["--config-file", CONFIG, "--tasks", "activation", "-n", "0"] + MODEL_OPTS, "--num-inputs=0, expected an int >= 1"),

@@ -3,7 +3,9 @@ behind), the output-directory rules, and one real conversion with --run-eval on 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
+import io
 import os
 import shutil
 import subprocess
@@ -20,6 +22,7 @@ from detectron2_export.errors import ExportError
 from detectron2_export.export import Caffe2Model, Caffe2Tracer
 
 from .conftest import CONFIG, MODEL_OPTS, REPO, SMALL_OPTS, WEIGHTS, only_entries
+from .lazy_shapes import SHAPES_OVERRIDES, write_shapes_lazy_config
 
 
 def run_cli(capsys, argv: list[str]) -> tuple[int, str]:
@@ -303,8 +306,31 @@ def test_format_summary():
 
 
 # ----------------------------------------------------------------------------- a real conversion
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory, shapes_val_10):
+    """``run(lazy) -> (output dir, main's results, stdout)`` of the README command on the 10 images,
+    with the YAML config or its LazyConfig twin (tests/tools/lazy_shapes.py); each done once."""
+    done: dict[bool, tuple[str, dict, str]] = {}
+
+    def run(lazy: bool) -> tuple[str, dict, str]:
+        if lazy not in done:
+            tmp = tmp_path_factory.mktemp("lazy_convert" if lazy else "convert")
+            if lazy:
+                config = write_shapes_lazy_config(str(tmp_path_factory.mktemp("lazy_config")))
+                opts = SHAPES_OVERRIDES + [f"dataloader.test.dataset.names={shapes_val_10}"]
+            else:
+                config, opts = CONFIG, SMALL_OPTS + ["DATASETS.TEST", f"('{shapes_val_10}',)"]
+            stdout = io.StringIO()
+            with contextlib.redirect_stdout(stdout):
+                results = main(["--config-file", config, "--output", str(tmp / "out"), "--run-eval"] + opts)
+            done[lazy] = (str(tmp / "out"), results, stdout.getvalue())
+        return done[lazy]
+
+    return run
+
+
 @pytest.mark.slow
-def test_convert_and_evaluate_on_10_images(capsys, tmp_path, shapes_val_10):
+def test_convert_and_evaluate_on_10_images(converted, shapes_val_10):
     """The README command on a 10-image dataset: the four files, the side-by-side table, the summary.
 
     Independent reference for the PyTorch column: the eager model evaluated directly here.
@@ -313,14 +339,12 @@ def test_convert_and_evaluate_on_10_images(capsys, tmp_path, shapes_val_10):
     from detectron2_export.data import build_detection_test_loader
     from detectron2_export.evaluation import COCOEvaluator, inference_on_dataset
 
-    out = tmp_path / "out"
+    out, results, stdout = converted(lazy=False)
     opts = SMALL_OPTS + ["DATASETS.TEST", f"('{shapes_val_10}',)"]
-    results = main(["--config-file", CONFIG, "--output", str(out), "--run-eval"] + opts)
-    stdout = capsys.readouterr().out
 
     assert only_entries(out) == ["model.pb", "model.pbtxt", "model.svg", "model_init.pb"]
-    assert only_entries(tmp_path) == ["out"]
-    Caffe2Model.load_protobuf(str(out))  # the files parse
+    assert only_entries(os.path.dirname(out)) == ["out"]
+    Caffe2Model.load_protobuf(out)  # the files parse
 
     cfg = setup_cfg(CONFIG, opts)
     loader = build_detection_test_loader(cfg, shapes_val_10)
@@ -339,6 +363,36 @@ def test_convert_and_evaluate_on_10_images(capsys, tmp_path, shapes_val_10):
     pt, c2 = results["PyTorch"]["bbox"]["AP"], results["Caffe2"]["bbox"]["AP"]
     assert bbox_ap[2:4] == [f"{pt:.3f}", f"{c2:.3f}"] and float(bbox_ap[4]) == pytest.approx(c2 - pt, abs=1e-3)
     assert lines[-1] == format_summary(results["PyTorch"], results["Caffe2"], shapes_val_10)
+
+
+@pytest.mark.slow
+def test_lazy_config_converts_and_evaluates_as_the_yaml_config(converted):
+    """The LazyConfig twin (dataloader.test, dataloader.evaluator, key=value overrides) on the same
+    weights and images: the same Caffe2 nets and, for both models, the YAML run's AP within 1e-6."""
+    lazy_out, lazy_results, lazy_stdout = converted(lazy=True)
+    yaml_out, yaml_results, yaml_stdout = converted(lazy=False)
+    assert only_entries(lazy_out) == only_entries(yaml_out)
+    lazy_model, yaml_model = Caffe2Model.load_protobuf(lazy_out), Caffe2Model.load_protobuf(yaml_out)
+    assert lazy_model.predict_net == yaml_model.predict_net and lazy_model.init_net == yaml_model.init_net
+    for model in ("PyTorch", "Caffe2"):
+        for task in ("bbox", "segm"):
+            assert lazy_results[model][task]["AP"] > 10  # a real evaluation
+            assert lazy_results[model][task] == pytest.approx(yaml_results[model][task], abs=1e-6, nan_ok=True)
+    assert lazy_stdout == yaml_stdout
+
+
+@pytest.mark.slow
+def test_lazy_config_through_the_tools_script(tmp_path):
+    """``python tools/caffe2_converter.py --config-file X.py key=value ...`` exits 0 and writes the files."""
+    config = write_shapes_lazy_config(str(tmp_path))
+    out = tmp_path / "out"
+    argv = [sys.executable, os.path.join(REPO, "tools", "caffe2_converter.py"), "--config-file", config,
+            "--output", str(out)] + SHAPES_OVERRIDES
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert only_entries(out) == ["model.pb", "model.pbtxt", "model.svg", "model_init.pb"]
+    assert "Exported GeneralizedRCNN to caffe2" in proc.stderr
 
 
 # ------------------------------------------------------------------------------ console scripts
