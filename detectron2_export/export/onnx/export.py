@@ -45,6 +45,7 @@ def _metadata(model: nn.Module, lowered: nn.Module, cfg: Any, precision: str) ->
         "paste_masks": bool(lowered.paste_masks),
         "input_format": getattr(model, "input_format", None) or _cfg_get(cfg, "INPUT", "FORMAT") or "BGR",
         "size_divisibility": lowered.size_divisibility,
+        "batch_isolation": lowered.isolation is not None,
     }
     if hasattr(model, "combine_on"):
         meta["panoptic"] = {
@@ -99,7 +100,10 @@ def export_onnx(
             or a subclass); a deep copy in eval mode is traced, the model itself is not changed.
         inputs: detectron2 inputs (list of {"image", "height", "width"}) to trace with.
         opset: ONNX opset, >= 16.
-        dynamic_batch: the batch size is dynamic (else fixed to ``len(inputs)``).
+        dynamic_batch: the batch size is dynamic (else fixed to ``len(inputs)``). A graph of fixed
+            batch 1 leaves out the batch isolation (``isolation.py``), 10-15% of the fp32 run time
+            (``benchmarks/cpu_speed.py``): its ``images`` must then be the image itself, as
+            :class:`OnnxRuntimeModel` gives it, not a larger canvas.
         paste_masks: masks pasted to the output image in the graph (bool (N, D, H, W)) instead of
             per-detection 28x28 probabilities.
         quantize: None (or "fp32"), or "int8": the backbone, FPN and heads quantized by onnxruntime's
@@ -119,8 +123,8 @@ def export_onnx(
             )
         register_deform_conv(opset)
     model = copy.deepcopy(model).eval()
-    lowered = lower_model(model, paste_masks=paste_masks)
     feeds = batch_inputs(inputs)
+    lowered = lower_model(model, paste_masks=paste_masks, isolate_batch=dynamic_batch or len(inputs) > 1)
     args = tuple(torch.from_numpy(feeds[name]) for name in INPUT_NAMES)
     lowered.calibrate(args[0].shape[1])
     buffer = io.BytesIO()

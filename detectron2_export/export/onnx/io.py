@@ -2,7 +2,9 @@
 
 Graph inputs:
     images        (N, C, H, W) float32: each image's raw pixels (the model's INPUT.FORMAT) in the
-                  top-left corner; H, W the largest of the batch; the rest is ignored.
+                  top-left corner; H, W the largest of the batch; the rest is ignored. A
+                  graph of fixed batch 1 has no batch isolation: there H, W must be the
+                  image's own (a larger canvas changes the features near its border).
     image_sizes   (N, 2) int64: (height, width) of each image as given to the model.
     output_sizes  (N, 2) int64: (height, width) the outputs are rescaled to (the inputs'
                   "height"/"width", as detectron2; default: the image size).

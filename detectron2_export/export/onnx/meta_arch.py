@@ -42,17 +42,20 @@ def size_divisibility(backbone) -> int:
 class LoweredModel(nn.Module):
     """Common part: normalisation and padding, backbone; subclasses add the heads."""
 
-    def __init__(self, model: nn.Module, paste_masks: bool = False) -> None:
+    def __init__(self, model: nn.Module, paste_masks: bool = False, isolate_batch: bool = True) -> None:
         super().__init__()
         self.model = model
         self.paste_masks = paste_masks
         self.size_divisibility = size_divisibility(model.backbone)
         dense_parts = [getattr(model, name, None) for name in ("backbone", "proposal_generator", "head", "sem_seg_head")]
-        self.isolation = BatchIsolation([m for m in dense_parts if isinstance(m, nn.Module)])
+        # a graph of batch 1 needs no isolation: its one image fills the batch (see io.py)
+        self.isolation = BatchIsolation([m for m in dense_parts if isinstance(m, nn.Module)]) if isolate_batch else None
 
     def features(self, images: Tensor, image_sizes: Tensor) -> Dict[str, Tensor]:
         model = self.model
         x = normalize_and_pad(images, image_sizes, model.pixel_mean, model.pixel_std, self.size_divisibility)
+        if self.isolation is None:
+            return model.backbone(x)
         sizes = padded_sizes(image_sizes, self.size_divisibility)
         self.isolation.set_sizes(sizes, x)
         features = model.backbone(x)
@@ -82,6 +85,8 @@ class LoweredModel(nn.Module):
 
     def calibrate(self, channels: int) -> None:
         """Measure the strides of the batch-isolation hooks on one eager pass over a blank canvas."""
+        if self.isolation is None:
+            return
         size = CALIBRATION_SIZE
         canvas = self.model.pixel_mean.expand(channels, size, size)[None].to(torch.float32)
         sizes = torch.tensor([[size, size]])
@@ -106,8 +111,8 @@ class LoweredModel(nn.Module):
 class GeneralizedRCNN(LoweredModel):
     """Faster / Mask / Keypoint R-CNN: RPN, then the ROI heads on the proposals."""
 
-    def __init__(self, model: nn.Module, paste_masks: bool = False) -> None:
-        super().__init__(model, paste_masks)
+    def __init__(self, model: nn.Module, paste_masks: bool = False, isolate_batch: bool = True) -> None:
+        super().__init__(model, paste_masks, isolate_batch)
         if model.proposal_generator is None:
             raise ExportError("export_onnx: GeneralizedRCNN without a proposal generator (precomputed proposals) is not lowered")
         self.roi_heads = roi_heads_lowering(model.roi_heads)
@@ -173,11 +178,12 @@ class RetinaNet(LoweredModel):
 ONNX_LOWERING_REGISTRY.register(RetinaNet, name="FCOS")
 
 
-def lower_model(model: nn.Module, paste_masks: bool = False) -> LoweredModel:
-    """The lowered form of ``model``, by its class or the nearest registered base class."""
+def lower_model(model: nn.Module, paste_masks: bool = False, isolate_batch: bool = True) -> LoweredModel:
+    """The lowered form of ``model``, by its class or the nearest registered base class;
+    ``isolate_batch=False`` (for graphs of batch 1) leaves out the batch-isolation hooks."""
     for cls in type(model).__mro__:
         if cls.__name__ in ONNX_LOWERING_REGISTRY and cls.__module__.startswith("detectron2_export.modeling"):
-            return ONNX_LOWERING_REGISTRY.get(cls.__name__)(model, paste_masks)
+            return ONNX_LOWERING_REGISTRY.get(cls.__name__)(model, paste_masks, isolate_batch)
     raise ExportError(
         f"export_onnx: meta-architecture {type(model).__name__} has no standard-ONNX lowering; "
         f"lowered: {', '.join(sorted(name for name, _ in ONNX_LOWERING_REGISTRY))}"

@@ -22,6 +22,8 @@ CONV_WEIGHT_INPUT = {"Conv": 1, "FusedConv": 1, "NchwcConv": 1, "ConvTranspose":
 weight among the node's inputs."""
 
 TRANSPOSED = {"ConvTranspose"}
+MATMULS = {"Gemm", "FusedGemm", "MatMul", "FusedMatMul"}
+"""Matrix products counted as ``2 * prod(A.shape) * N`` for an output (..., M, N)."""
 
 
 @dataclass
@@ -64,9 +66,16 @@ class OnnxProfile:
     """Sum of all node kernel times of one run (less than ``run_seconds`` by the executor's overhead)."""
     op_types: List[OpTypeTime]
     convs: List[ConvTime]
+    matmul_flops: float = 0.0
+    """FLOPs per run of the matrix products (Gemm, MatMul): with the convolutions', the model's."""
     peak_gflops_per_s: Optional[float] = None
     threads: Optional[int] = None
     extra: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def total_flops(self) -> float:
+        """FLOPs of one run: convolutions and matrix products."""
+        return sum(c.flops for c in self.convs) + self.matmul_flops
 
     @property
     def conv_gflops_per_s(self) -> float:
@@ -92,6 +101,9 @@ class OnnxProfile:
                      f"{self.peak_gflops_per_s:.1f} GFLOP/s (fp32 floor of the convolutions "
                      f"{conv_flops / 1e9 / self.peak_gflops_per_s:.3f} s)")
         lines.append(line)
+        if self.peak_gflops_per_s:
+            lines.append(f"model: {self.total_flops / 1e9:.1f} GFLOP (convolutions and matrix products): fp32 floor "
+                         f"{self.total_flops / 1e9 / self.peak_gflops_per_s:.3f} s per run")
         return "\n".join(lines)
 
 
@@ -153,6 +165,13 @@ def weight_shapes(model: Any) -> Dict[str, List[int]]:
     return shapes
 
 
+def matmul_flops(input_shapes: List[List[int]], output_shapes: List[List[int]]) -> float:
+    """FLOPs of a (batched) matrix product A @ B with output (..., M, N): ``2 * prod(A) * N``."""
+    if not input_shapes or not input_shapes[0] or not output_shapes or not output_shapes[0]:
+        raise ExportError(f"profiling: matrix product with inputs {input_shapes}, outputs {output_shapes}, expected shapes")
+    return 2.0 * math.prod(input_shapes[0]) * output_shapes[0][-1]
+
+
 def parse_profile(
     events: Union[str, os.PathLike, List[Dict[str, Any]]],
     warmup: int = 0,
@@ -173,6 +192,7 @@ def parse_profile(
     nodes = [e for e in events if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time") and e["ts"] >= start]
     per_type: Dict[str, List[float]] = {}
     convs: Dict[str, ConvTime] = {}
+    matmuls = 0.0
     for e in nodes:
         op_type = e["args"].get("op_name", "?")
         seconds = e["dur"] / 1e6 / len(runs)
@@ -189,6 +209,10 @@ def parse_profile(
             conv = convs.setdefault(name, ConvTime(name, op_type, 0.0, 0.0))
             conv.seconds += seconds
             conv.flops += flops / len(runs)
+        elif op_type in MATMULS:
+            flops = matmul_flops(_shapes(e["args"].get("input_type_shape", [])), _shapes(e["args"].get("output_type_shape", [])))
+            entry[2] += flops / len(runs)
+            matmuls += flops / len(runs)
     kernel = sum(v[1] for v in per_type.values())
     op_types = [
         OpTypeTime(op, int(round(calls / len(runs))), seconds, seconds / kernel if kernel else 0.0, flops)
@@ -201,6 +225,7 @@ def parse_profile(
         kernel_seconds=kernel,
         op_types=op_types,
         convs=sorted(convs.values(), key=lambda c: -c.seconds),
+        matmul_flops=matmuls,
     )
 
 

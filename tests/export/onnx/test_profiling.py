@@ -12,6 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 from detectron2_export.errors import ExportError
 from detectron2_export.export.onnx.profiling import (
     conv_flops,
+    matmul_flops,
     measure_fp32_peak,
     parse_profile,
     profile_onnxruntime,
@@ -59,6 +60,29 @@ def test_profile_counts_conv_flops_by_hand():
     assert conv.gflops_per_s == pytest.approx(CONV_FLOPS / conv.seconds / 1e9)
     text = profile.format()
     assert "convolutions: 2 nodes" in text and "of the fp32 peak 100.0 GFLOP/s" in text
+    assert profile.total_flops == CONV_FLOPS + DECONV_FLOPS
+
+
+def test_profile_counts_matmul_flops_by_hand():
+    # Gemm (3, 12) x (12, 7) + bias, then Relu: 3 * 7 outputs of 12 products each
+    rng = np.random.default_rng(2)
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["a", "b", "c"], ["g"], name="gemm"), helper.make_node("Relu", ["g"], ["y"], name="relu")],
+        "gemm",
+        [helper.make_tensor_value_info("a", TensorProto.FLOAT, [3, 12])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 7])],
+        initializer=[
+            numpy_helper.from_array(rng.standard_normal((12, 7)).astype(np.float32), "b"),
+            numpy_helper.from_array(rng.standard_normal(7).astype(np.float32), "c"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    feeds = {"a": rng.standard_normal((3, 12)).astype(np.float32)}
+    profile = profile_onnxruntime(model, feeds, runs=2, threads=1, peak_gflops_per_s=100.0)
+    assert profile.matmul_flops == 2 * 3 * 7 * 12
+    assert profile.total_flops == profile.matmul_flops and not profile.convs
+    assert matmul_flops([[2, 3, 12], [12, 7]], [[2, 3, 7]]) == 2 * 2 * 3 * 7 * 12
 
 
 def test_conv_flops_of_recorded_shapes():

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 
+import numpy as np
 import onnx
 import pytest
 import torch
 
 from detectron2_export.errors import ExportError
 from detectron2_export.export import OnnxRuntimeModel, export_onnx
+from detectron2_export.export.onnx.export import METADATA_KEY
 
 pytestmark = pytest.mark.slow
 
@@ -92,6 +95,23 @@ def test_fixed_batch(shapes_model, shapes_inputs):
     assert fixed.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 1
     with pytest.raises(ExportError, match="onnxruntime failed"):
         OnnxRuntimeModel(fixed)(shapes_inputs[:2])
+
+
+def test_batch_one_graph_leaves_out_isolation(shapes_model, shapes_inputs, shapes_onnx):
+    # a graph of fixed batch 1 has no batch-isolation masks, and gives the dynamic graph's outputs
+    cfg, model = shapes_model
+    fixed = export_onnx(cfg, model, shapes_inputs[:1], dynamic_batch=False)
+    meta = {p.key: json.loads(p.value) for p in fixed.metadata_props}[METADATA_KEY]
+    assert meta["batch_isolation"] is False
+    wheres = [sum(n.op_type == "Where" for n in m.graph.node) for m in (fixed, shapes_onnx)]
+    assert wheres[0] < wheres[1] - 20, wheres
+    for image in shapes_inputs[1:3]:
+        got, want = OnnxRuntimeModel(fixed).run([image]), OnnxRuntimeModel(shapes_onnx).run([image])
+        assert got["num_instances"] == want["num_instances"]
+        n = int(want["num_instances"][0])
+        for name in ("pred_boxes", "scores", "pred_masks"):
+            np.testing.assert_allclose(got[name][0, :n], want[name][0, :n], rtol=0, atol=1e-4, err_msg=name)
+        np.testing.assert_array_equal(got["pred_classes"][0, :n], want["pred_classes"][0, :n])
 
 
 def test_caller_model_unchanged(shapes_model, shapes_inputs):
