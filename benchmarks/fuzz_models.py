@@ -20,6 +20,7 @@ status or signal).
     python benchmarks/fuzz_models.py --model-dir DIR [--cases 10000] [--seed 0] [--jobs 2]
     python benchmarks/fuzz_models.py --model-dir DIR --replay 1234   # one case, in-process, traceback
     python benchmarks/fuzz_models.py --export-to DIR                  # export the bundled shapes model
+    python benchmarks/fuzz_models.py --model-dir DIR --image-size 0 --validation-cost 20
 
 Without ``--model-dir`` the bundled shapes Mask R-CNN is exported to a temporary directory first.
 """
@@ -535,12 +536,13 @@ def run_cpp_case(base: Base, case: Case, work_dir: str, binary: str, timeout: fl
     """Run ``caffe2_mask_rcnn`` on the mutated pair: exit 0 (ok), 1 with an error line, or a signal."""
     _write_case(base, case, work_dir)
     image_path = os.path.join(work_dir, "image.png")
-    import cv2
+    from PIL import Image
 
     image = case.image if isinstance(case.image, np.ndarray) else case.image.numpy()
     if image.ndim != 3 or image.shape[0] != 3 or image.shape[1] == 0 or image.shape[2] == 0:
-        image = base.image.numpy()
-    cv2.imwrite(image_path, np.ascontiguousarray(image.transpose(1, 2, 0).astype(np.uint8)))
+        image = base.image.numpy()  # the binary reads a file: image mutations keep the sample
+    rgb = np.nan_to_num(image.transpose(1, 2, 0)[..., ::-1]).clip(0, 255).astype(np.uint8)  # BGR (C, H, W) -> RGB
+    Image.fromarray(np.ascontiguousarray(rgb)).save(image_path)
     cmd = [binary, f"-predict_net={work_dir}/model.pb", f"-init_net={work_dir}/model_init.pb", f"-input={image_path}",
            "-iters=0", "-mask_dir=", "-threads=1", "-min_size=128", "-max_size=256"]
 
@@ -717,6 +719,30 @@ def warm_up(base: Base) -> None:
         Caffe2Model.load_protobuf(d)([{"image": base.image}])
 
 
+def measure_validation_cost(base: Base, repeats: int) -> dict[str, float]:
+    """Median seconds of parsing both files, of ``validate_model`` and of one inference, alternated in
+    one process (the machine's load shifts all three alike)."""
+    import statistics
+
+    from detectron2_export.caffe2.validate import validate_model
+    from detectron2_export.export import Caffe2Model
+
+    model = Caffe2Model.load_protobuf(base.model_dir)
+    model([{"image": base.image}])
+    times: dict[str, list[float]] = {"parse": [], "validate": [], "inference": []}
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        loaded = Caffe2Model.load_protobuf(base.model_dir)
+        t1 = time.perf_counter()
+        validate_model(loaded.predict_net, loaded.init_net)
+        t2 = time.perf_counter()
+        model([{"image": base.image}])
+        t3 = time.perf_counter()
+        for key, value in zip(times, (t1 - t0, t2 - t1, t3 - t2)):
+            times[key].append(value)
+    return {key: statistics.median(values) for key, values in times.items()}
+
+
 def export_shapes_model(out_dir: str) -> None:
     """Export the bundled shapes Mask R-CNN (the model tests/cpp uses) to ``out_dir``."""
     from pathlib import Path
@@ -741,6 +767,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="run this caffe2_mask_rcnn binary on each pair instead of the Python runtime")
     parser.add_argument("--replay", type=int, help="run this one case in-process and print its traceback")
     parser.add_argument("--json", help="write the summary (and every bad case) here")
+    parser.add_argument("--validation-cost", type=int, metavar="N",
+                        help="time parsing, validate_model and one inference N times, alternated, and exit")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     if args.export_to:
@@ -753,6 +781,11 @@ def main(argv: list[str] | None = None) -> int:
         args.model_dir = tmp
     try:
         base = load_base(args.model_dir, args.image_size)
+        if args.validation_cost:
+            cost = measure_validation_cost(base, args.validation_cost)
+            print(", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in cost.items()) + " (medians); validate / inference = "
+                  f"{cost['validate'] / cost['inference']:.1%}")
+            return 0
         if args.replay is not None:
             case = make_case(base, args.seed, args.replay)
             print("mutation:", case.notes)

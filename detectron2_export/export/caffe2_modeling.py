@@ -146,19 +146,20 @@ def set_caffe2_compatible_tensor_mode(model: torch.nn.Module, enable: bool = Tru
 _DEVICE = re.compile(r"(cpu|cuda)(:[0-9]+)?")
 
 
-def _check_image(i: int, image: Any, channels: int) -> None:
-    """``image`` must be a (C, H, W) real tensor with ``channels`` channels and no empty side."""
+def _check_image(i: int, image: Any, channels: tuple[int, ...]) -> None:
+    """``image`` must be a (C, H, W) real tensor with C in ``channels`` and no empty side."""
     where = f"convert_batched_inputs_to_c2_format: batched_inputs[{i}]['image']"
+    expected = " or ".join(map(str, channels))
     if not isinstance(image, torch.Tensor):
         raise OperatorInputError(f"{where} is a {type(image).__name__}, expected a torch.Tensor (C, H, W)")
     shape = tuple(image.shape)
     if image.dtype == torch.bool or image.dtype.is_complex:
         raise OperatorInputError(f"{where} dtype={image.dtype}, expected a real (integer or floating) dtype")
     if image.dim() != 3:
-        raise OperatorInputError(f"{where} shape={shape}, expected 3-D (C, H, W) with C={channels}")
-    if shape[0] != channels:
-        hint = " (HWC layout? permute it to CHW)" if shape[2] == channels else ""
-        raise OperatorInputError(f"{where} shape={shape}, expected {channels} channels first (C, H, W){hint}")
+        raise OperatorInputError(f"{where} shape={shape}, expected 3-D (C, H, W) with C={expected}")
+    if shape[0] not in channels:
+        hint = " (HWC layout? permute it to CHW)" if shape[2] in channels else ""
+        raise OperatorInputError(f"{where} shape={shape}, expected {expected} channels first (C, H, W){hint}")
     if shape[1] == 0 or shape[2] == 0:
         raise OperatorInputError(f"{where} shape={shape}, expected a non-empty image")
 
@@ -183,15 +184,15 @@ def _check_device(device: str | torch.device) -> torch.device:
     return torch.device(device)
 
 
-def _check_pad_value(pad_value: Any, channels: int) -> list[float] | None:
+def _check_pad_value(pad_value: Any) -> list[float] | None:
     if pad_value is None:
         return None
-    ok = isinstance(pad_value, (list, tuple)) and len(pad_value) in (1, channels)
+    ok = isinstance(pad_value, (list, tuple)) and len(pad_value) in (1, 3)
     ok = ok and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in pad_value)
     if not ok:
         raise OperatorArgumentError(
-            f"convert_batched_inputs_to_c2_format: pad_value={pad_value!r}, expected 1 or {channels} finite numbers "
-            "(one per channel)"
+            f"convert_batched_inputs_to_c2_format: pad_value={pad_value!r}, expected 1 or 3 finite numbers "
+            "(one for all channels, or one per channel)"
         )
     return [float(v) for v in pad_value]
 
@@ -218,7 +219,7 @@ def convert_batched_inputs_to_c2_format(
     normalisation" difference, SPEC 3.3/3.14, which costs ~0.3 segm AP on small images).
 
     Every input and argument is checked first (they may come from a model file or a caller): images
-    must be (C, H, W) with C the number of ``pad_value`` values (3 without them)."""
+    must be (C, H, W), C = 3 with 3 ``pad_value`` values, else 1 or 3, the same for the whole batch."""
     if not isinstance(batched_inputs, (list, tuple)) or not batched_inputs:
         raise OperatorInputError(
             f"convert_batched_inputs_to_c2_format: batched_inputs is a {type(batched_inputs).__name__} "
@@ -227,8 +228,8 @@ def convert_batched_inputs_to_c2_format(
         )
     size_divisibility = _check_size_divisibility(size_divisibility)
     device = _check_device(device)
-    channels = len(pad_value) if isinstance(pad_value, (list, tuple)) and len(pad_value) > 1 else 3
-    pad_value = _check_pad_value(pad_value, channels)
+    pad_value = _check_pad_value(pad_value)
+    channels: tuple[int, ...] = (3,) if pad_value is not None and len(pad_value) == 3 else (1, 3)
     for i, x in enumerate(batched_inputs):
         if not isinstance(x, dict) or "image" not in x:
             raise OperatorInputError(
@@ -236,6 +237,7 @@ def convert_batched_inputs_to_c2_format(
                 "with an 'image'"
             )
         _check_image(i, x["image"], channels)
+        channels = (x["image"].shape[0],)  # every image of a batch alike
         if "height" in x:
             _check_target_height(i, x["height"])
     padded = [
@@ -243,7 +245,7 @@ def convert_batched_inputs_to_c2_format(
     ]
     if size_divisibility > 1:
         padded = [-(-s // size_divisibility) * size_divisibility for s in padded]
-    check_allocation("convert_batched_inputs_to_c2_format", "data", (len(batched_inputs), channels, *padded), torch.float32)
+    check_allocation("convert_batched_inputs_to_c2_format", "data", (len(batched_inputs), *channels, *padded), torch.float32)
 
     images = [x["image"].to(torch.float32) for x in batched_inputs]
     images = ImageList.from_tensors(images, size_divisibility)

@@ -61,6 +61,54 @@ class TestConvertBatchedInputs:
             convert_batched_inputs_to_c2_format([{"image": torch.rand(1, 3, 8, 8)}], 0, "cpu")
 
 
+    @pytest.mark.parametrize(
+        "image, message",
+        [
+            (torch.rand(2, 8, 8), r"\['image'\] shape=\(2, 8, 8\), expected 1 or 3 channels first"),
+            (torch.rand(8, 8, 3), r"\['image'\] shape=\(8, 8, 3\), expected 1 or 3 channels first \(C, H, W\) \(HWC layout"),
+            (torch.rand(3, 0, 0), r"\['image'\] shape=\(3, 0, 0\), expected a non-empty image"),
+            (torch.rand(8, 8).numpy(), r"\['image'\] is a ndarray, expected a torch.Tensor"),
+        ],
+    )
+    def test_bad_images_name_the_input(self, image, message):
+        with pytest.raises(OperatorInputError, match=r"convert_batched_inputs_to_c2_format: batched_inputs\[0\]" + message):
+            convert_batched_inputs_to_c2_format([{"image": torch.rand(3, 8, 8)}, {"image": image}][1:], 32, "cpu")
+
+    def test_bad_batch_and_target_height(self):
+        with pytest.raises(OperatorInputError, match=r"batched_inputs is a list of length 0, expected a non-empty list"):
+            convert_batched_inputs_to_c2_format([], 32, "cpu")
+        with pytest.raises(OperatorInputError, match=r"batched_inputs\[0\] is a Tensor, expected a dict"):
+            convert_batched_inputs_to_c2_format([torch.rand(3, 8, 8)], 32, "cpu")
+        with pytest.raises(OperatorInputError, match=r"batched_inputs\[0\]\['height'\]='10', expected a positive number"):
+            convert_batched_inputs_to_c2_format([{"image": torch.rand(3, 8, 8), "height": "10"}], 32, "cpu")
+
+    @pytest.mark.parametrize(
+        "args, message",
+        [
+            ((2**31 - 1, "cpu", None), r"size_divisibility=2147483647, expected an int in \[0, 4096\]"),
+            ((-32, "cpu", None), r"size_divisibility=-32, expected an int in \[0, 4096\]"),
+            ((32, "CPU", None), r"device='CPU', expected 'cpu', 'cuda' or 'cuda:<index>'"),
+            ((32, "cpu", [1.0, 2.0]), r"pad_value=\[1.0, 2.0\], expected 1 or 3 finite numbers"),
+            ((32, "cpu", [float("nan")] * 3), r"pad_value=\[nan, nan, nan\], expected 1 or 3 finite numbers"),
+        ],
+    )
+    def test_bad_arguments(self, args, message):
+        with pytest.raises(OperatorArgumentError, match=r"convert_batched_inputs_to_c2_format: " + message):
+            convert_batched_inputs_to_c2_format([{"image": torch.rand(3, 8, 8)}], *args)
+
+    def test_channels_follow_pad_value_and_the_batch(self):
+        with pytest.raises(OperatorInputError, match=r"\[0\]\['image'\] shape=\(1, 8, 8\), expected 3 channels first"):
+            convert_batched_inputs_to_c2_format([{"image": torch.rand(1, 8, 8)}], 32, "cpu", [1.0, 2.0, 3.0])
+        gray = [{"image": torch.rand(1, 8, 8)}, {"image": torch.rand(3, 8, 8)}]
+        assert convert_batched_inputs_to_c2_format(gray[:1], 32, "cpu", [5.0])[0].shape == (1, 1, 32, 32)
+        with pytest.raises(OperatorInputError, match=r"\[1\]\['image'\] shape=\(3, 8, 8\), expected 1 channels first"):
+            convert_batched_inputs_to_c2_format(gray, 32, "cpu")
+
+    def test_one_pad_value_broadcasts(self):
+        data, _ = convert_batched_inputs_to_c2_format([{"image": torch.zeros(3, 5, 5)}], 8, "cpu", [7.0])
+        assert data.shape == (1, 3, 8, 8) and data[0, :, 5:, :].eq(7).all() and data[0, :, :5, :5].eq(0).all()
+
+
 def _nms_outputs(boxes: list[list[float]], scores: list[float], classes: list[float]) -> dict:
     return {
         "bbox_nms": torch.tensor(boxes),
@@ -127,6 +175,30 @@ class TestAssembleRcnnOutputs:
             assemble_rcnn_outputs_by_name([[20, 30], [20, 30]], _nms_outputs([[1.0, 2, 3, 4]], [0.9], [0.0]))
 
 
+    @pytest.mark.parametrize("missing", ["bbox_nms", "score_nms", "class_nms"])
+    def test_missing_output_blob(self, missing):
+        outputs = _nms_outputs([[1.0, 2, 3, 4]], [0.9], [0.0])
+        del outputs[missing]
+        with pytest.raises(OperatorInputError, match=rf"output blob '{missing}' missing or empty, expected a tensor"):
+            assemble_rcnn_outputs_by_name([[20, 30]], outputs)
+
+    def test_inconsistent_outputs(self):
+        outputs = _nms_outputs([[1.0, 2, 3, 4], [5.0, 6, 7, 8]], [0.9], [2.0, 0.0])
+        with pytest.raises(OperatorInputError, match=r"'score_nms' shape=\(1,\), expected 2 rows"):
+            assemble_rcnn_outputs_by_name([[20, 30]], outputs)
+        outputs = _nms_outputs([[1.0, 2, 3, 4], [5.0, 6, 7, 8]], [0.9, 0.8], [3.0, 0.0])
+        outputs["mask_fcn_probs"] = torch.rand(2, 3, 4, 4)
+        with pytest.raises(OperatorInputError, match=r"'class_nms' holds class ids in \[0, 3\], expected in \[0, 2\]"):
+            assemble_rcnn_outputs_by_name([[20, 30]], outputs)
+        outputs["class_nms"] = torch.tensor([1.0, 0.0])
+        outputs["mask_fcn_probs"] = torch.rand(3, 3, 4, 4)
+        with pytest.raises(OperatorInputError, match=r"'mask_fcn_probs' shape=\(3, 3, 4, 4\), expected 2 rows"):
+            assemble_rcnn_outputs_by_name([[20, 30]], outputs)
+        outputs = _nms_outputs([[1.0, 2, 3]], [0.9], [0.0])
+        with pytest.raises(OperatorInputError, match=r"'bbox_nms' shape=\(1, 3\), expected \(N, 4\) or \(N, 5\)"):
+            assemble_rcnn_outputs_by_name([[20, 30]], outputs)
+
+
 class TestOutputConverters:
     def test_generalized_rcnn_rescales_to_requested_size(self):
         convert = Caffe2GeneralizedRCNN.get_outputs_converter(caffe2_pb2.NetDef(), caffe2_pb2.NetDef())
@@ -180,6 +252,16 @@ class TestRetinaNetAnchorSpec:
         spec = json.loads(arg.s.decode("ascii"))
         assert spec["strides"] == [8, 16] and len(spec["cell_anchors"]) == 2
         assert len(spec["cell_anchors"][0]) == 9 and len(spec["cell_anchors"][0][0]) == 4
+
+    def test_malformed_spec_is_a_protobuf_error(self):
+        net = caffe2_pb2.NetDef()
+        check_set_pb_arg(net, "anchor_generator_spec", "s", b'{"cell_anchors": [[[0, 0, 1, 1]]], "strides": []}')
+        with pytest.raises(ProtobufError, match=r"argument 'anchor_generator_spec'=.*expected ASCII JSON .*KeyError: 'offset'"):
+            Caffe2RetinaNet._decode_anchor_generator(net)
+        net = caffe2_pb2.NetDef()
+        check_set_pb_arg(net, "anchor_generator_spec", "s", b"\xff{")
+        with pytest.raises(ProtobufError, match=r"UnicodeDecodeError"):
+            Caffe2RetinaNet._decode_anchor_generator(net)
 
     def test_missing_or_pickled_spec_is_a_clear_error(self):
         with pytest.raises(ExportError, match="anchor_generator_spec"):
