@@ -548,6 +548,10 @@ class Caffe2RetinaNet(Caffe2MetaArch):
         self: Any = types.SimpleNamespace()
         self.anchor_generator = Caffe2RetinaNet._decode_anchor_generator(predict_net)
         bbox_reg_weights = get_pb_arg_floats(predict_net, "bbox_reg_weights", None)
+        if bbox_reg_weights is None or len(bbox_reg_weights) != 4:
+            raise ProtobufError(
+                f"RetinaNet predict net: argument 'bbox_reg_weights'={bbox_reg_weights}, expected 4 floats (dx, dy, dw, dh)"
+            )
         self.box2box_transform = Box2BoxTransform(weights=tuple(bbox_reg_weights))
         self.test_score_thresh = get_pb_arg_valf(predict_net, "score_threshold", None)
         self.test_topk_candidates = get_pb_arg_vali(predict_net, "topk_candidates", None)

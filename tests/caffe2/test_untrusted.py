@@ -236,3 +236,11 @@ def test_failure_while_running_keeps_the_op_error_type(shapes_export, image, tmp
         model([{"image": image}])
     assert not type(info.value) is RuntimeError
     assert f"{conv_weight.output[0]}" in str(info.value) or "Conv" in str(info.value)
+
+
+@pytest.mark.parametrize("index", [-1.0, 1.0, float("nan")])
+def test_bbox_transform_roi_batch_index_is_a_row_of_im_info(index):
+    rois = torch.tensor([[0.0, 0.0, 0.0, 4.0, 4.0], [index, 1.0, 1.0, 5.0, 5.0]])
+    deltas, im_info = torch.zeros(2, 4), torch.tensor([[10.0, 10.0, 1.0]])
+    with pytest.raises(OperatorInputError, match=r"BBoxTransform: roi batch indices in .*, expected in \[0, 0\] \(rows of im_info\)"):
+        run_single_op("BBoxTransform", [rois, deltas, im_info], weights=[1.0, 1.0, 1.0, 1.0])

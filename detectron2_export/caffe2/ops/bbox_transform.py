@@ -39,9 +39,10 @@ def bbox_transform(
         counts = torch.tensor([num_rois], device=rois.device)
     else:
         batch_ids = rois[:, 0].to(torch.int64)
-        if num_rois > 0 and int(batch_ids.max()) >= batch_size:
+        if num_rois > 0 and (int(batch_ids.max()) >= batch_size or int(batch_ids.min()) < 0 or rois[:, 0].isnan().any()):
             raise OperatorInputError(
-                f"BBoxTransform: roi batch index={int(batch_ids.max())}, expected < {batch_size} (rows of im_info)"
+                f"BBoxTransform: roi batch indices in [{float(rois[:, 0].min())}, {float(rois[:, 0].max())}], "
+                f"expected in [0, {batch_size - 1}] (rows of im_info)"
             )
         counts = torch.bincount(batch_ids, minlength=batch_size)
     # Caffe2 walks the rois image by image in contiguous blocks of `counts` rows
