@@ -32,7 +32,6 @@ import collections
 import faulthandler
 import gc
 import json
-import math
 import os
 import random
 import resource
@@ -85,16 +84,23 @@ class Case:
     notes: list[str] = field(default_factory=list)
 
 
-def _pick_op(rng: random.Random, net: caffe2_pb2.NetDef, pred: Callable[[caffe2_pb2.OperatorDef], bool] = lambda o: True):
-    candidates = [i for i, op in enumerate(net.op) if pred(op)]
-    return (None, None) if not candidates else (lambda i: (i, net.op[i]))(rng.choice(candidates))
-
-
 def _net(rng: random.Random, case: Case, init_weight: float = 0.3) -> tuple[str, caffe2_pb2.NetDef]:
     if rng.random() < init_weight:
         case.init_changed = True
         return "init", case.init
     return "predict", case.predict
+
+
+def _target_op(
+    rng: random.Random, case: Case, init_weight: float, pred: Callable[[caffe2_pb2.OperatorDef], bool] = lambda o: True
+) -> tuple[str, caffe2_pb2.NetDef, int, caffe2_pb2.OperatorDef] | None:
+    """A random op (satisfying ``pred``) of the init net (probability ``init_weight``) or the predict net."""
+    where, net = _net(rng, case, init_weight)
+    candidates = [i for i, op in enumerate(net.op) if pred(op)]
+    if not candidates:
+        return None
+    i = rng.choice(candidates)
+    return where, net, i, net.op[i]
 
 
 def _blob_names(net: caffe2_pb2.NetDef) -> list[str]:
@@ -132,19 +138,19 @@ def _bytes_mutation(rng: random.Random, case: Case) -> str:
 
 
 def _op_type(rng: random.Random, case: Case) -> str:
-    where, net = _net(rng, case, 0.1)
-    i, op = _pick_op(rng, net)
-    if op is None:
+    target = _target_op(rng, case, 0.1)
+    if target is None:
         return "op_type:none"
+    where, net, i, op = target
     op.type = rng.choice(registered_ops() + ["", "NoSuchOp", "Conv\x00", "\udcff".encode("utf-8", "surrogatepass").decode("latin-1")])
     return f"op_type:{where}#{i}->{op.type!r}"
 
 
 def _op_io(rng: random.Random, case: Case) -> str:
-    where, net = _net(rng, case, 0.1)
-    i, op = _pick_op(rng, net)
-    if op is None:
+    target = _target_op(rng, case, 0.1)
+    if target is None:
         return "op_io:none"
+    where, net, i, op = target
     names = _blob_names(net) + ["no_such_blob", ""]
     kind = rng.choice(("drop_input", "extra_input", "rename_input", "drop_output", "extra_output", "rename_output"))
     fld = op.input if "input" in kind else op.output
@@ -234,10 +240,10 @@ def _perturb_arg_value(rng: random.Random, arg: caffe2_pb2.Argument) -> str:
 
 
 def _op_arg(rng: random.Random, case: Case) -> str:
-    where, net = _net(rng, case, 0.3)
-    i, op = _pick_op(rng, net, lambda o: len(o.arg) > 0)
-    if op is None:
+    target = _target_op(rng, case, 0.3, lambda o: len(o.arg) > 0)
+    if target is None:
         return "op_arg:none"
+    where, net, i, op = target
     kind = rng.choice(("type", "value", "value", "drop", "extra", "duplicate"))
     j = rng.randrange(len(op.arg))
     arg = op.arg[j]
@@ -260,10 +266,10 @@ def _is_fill(op: caffe2_pb2.OperatorDef) -> bool:
 
 
 def _fill_shape(rng: random.Random, case: Case) -> str:
-    where, net = _net(rng, case, 0.7)
-    i, op = _pick_op(rng, net, _is_fill)
-    if op is None:
+    target = _target_op(rng, case, 0.7, _is_fill)
+    if target is None:
         return "fill_shape:none"
+    where, net, i, op = target
     shape = next((a for a in op.arg if a.name == "shape"), None)
     if shape is None:
         shape = op.arg.add(name="shape")
@@ -289,10 +295,10 @@ def _fill_shape(rng: random.Random, case: Case) -> str:
 
 
 def _fill_values(rng: random.Random, case: Case) -> str:
-    where, net = _net(rng, case, 0.7)
-    i, op = _pick_op(rng, net, lambda o: _is_fill(o) and any(a.name == "values" for a in o.arg))
-    if op is None:
+    target = _target_op(rng, case, 0.7, lambda o: _is_fill(o) and any(a.name == "values" for a in o.arg))
+    if target is None:
         return "fill_values:none"
+    where, net, i, op = target
     values = next(a for a in op.arg if a.name == "values")
     kind = rng.choice(("truncate", "extend", "clear", "as_ints", "as_string"))
     if kind == "truncate" and len(values.floats):
@@ -378,10 +384,10 @@ def _meta_arg(rng: random.Random, case: Case) -> str:
 
 
 def _device_option(rng: random.Random, case: Case) -> str:
-    where, net = _net(rng, case, 0.3)
-    i, op = _pick_op(rng, net)
-    if op is None:
+    target = _target_op(rng, case, 0.3)
+    if target is None:
         return "device_option:none"
+    where, net, i, op = target
     op.device_option.device_type = rng.choice((0, 1, 6, 99))
     op.device_option.device_id = rng.choice((0, 1, -1, 2**30))
     return f"device_option:{where}#{i}:{op.device_option.device_type}"
