@@ -65,7 +65,50 @@ NamedValues decode_arguments(const google::protobuf::RepeatedPtrField<caffe2::Ar
   return out;
 }
 
-NetSpec to_spec(const caffe2::NetDef& net) {
+// Whether `text` is UTF-8 without control characters: names end up in messages and in the tools'
+// one `error:` line, where a byte-flipped file must not break the line or the encoding.
+bool is_clean_text(const std::string& text) {
+  for (size_t k = 0; k < text.size();) {
+    const auto c = static_cast<unsigned char>(text[k]);
+    if (c < 0x80) {
+      if (c < 0x20 || c == 0x7F) return false;
+      ++k;
+      continue;
+    }
+    const size_t extra = (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2 : (c >> 3) == 0x1E ? 3 : 0;
+    if (extra == 0 || k + extra >= text.size()) return false;
+    for (size_t j = 1; j <= extra; ++j) {
+      if ((static_cast<unsigned char>(text[k + j]) >> 6) != 0x2) return false;
+    }
+    k += extra + 1;
+  }
+  return true;
+}
+
+// ProtobufError naming the file and the field unless every name in `names` is clean text.
+template <typename Names>
+void check_names(const std::string& where, const std::string& field, const Names& names) {
+  for (const std::string& name : names) {
+    if (!is_clean_text(name)) {
+      throw ProtobufError(where + ": " + field + " " + quoted(name) + ", expected UTF-8 text without control characters");
+    }
+  }
+}
+
+NetSpec to_spec(const caffe2::NetDef& net, const std::string& path) {
+  check_names(path, "net name", std::vector<std::string>{net.name()});
+  check_names(path, "external input", net.external_input());
+  check_names(path, "external output", net.external_output());
+  for (int index = 0; index < net.op_size(); ++index) {
+    const caffe2::OperatorDef& op = net.op(index);
+    const std::string where = path + ": op #" + std::to_string(index);
+    check_names(where, "type", std::vector<std::string>{op.type()});
+    check_names(where, "name", std::vector<std::string>{op.name()});
+    check_names(where, "blob", op.input());
+    check_names(where, "blob", op.output());
+    for (const caffe2::Argument& arg : op.arg()) check_names(where, "argument name", std::vector<std::string>{arg.name()});
+  }
+  for (const caffe2::Argument& arg : net.arg()) check_names(path, "net argument name", std::vector<std::string>{arg.name()});
   NetSpec spec;
   spec.name = net.name();
   const std::string net_where = "NetDef '" + net.name() + "'";
@@ -99,7 +142,7 @@ NetSpec parse_net(const std::string& bytes, const std::string& where) {
     throw ProtobufError(where + ": not a valid binary caffe2.NetDef: required fields missing: " +
                         net.InitializationErrorString());
   }
-  return to_spec(net);
+  return to_spec(net, where);
 }
 
 NetSpec load_net(const std::string& path) {
@@ -113,7 +156,7 @@ NetSpec load_net(const std::string& path) {
   if (!google::protobuf::TextFormat::ParseFromString(data, &net)) {
     throw ProtobufError(path + ": not a valid text caffe2.NetDef");
   }
-  return to_spec(net);
+  return to_spec(net, path);
 }
 
 }  // namespace c2rt

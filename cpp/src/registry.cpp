@@ -55,7 +55,7 @@ void register_op(OpSchema schema) {
 const OpSchema& get_op(const std::string& type) {
   auto it = ops().find(type);
   if (it == ops().end()) {
-    throw UnknownOperatorError("Caffe2 op type '" + type + "' is not implemented by this runtime; known types: " +
+    throw UnknownOperatorError("Caffe2 op type " + quoted(type) + " is not implemented by this runtime; known types: " +
                                names_str(registered_ops()));
   }
   return it->second;
