@@ -14,7 +14,7 @@ from torch import nn
 from omegaconf import DictConfig
 
 from ..config import CfgNode
-from ..errors import ExportError
+from ..errors import ExportAssertionError, ExportError
 from ..layers import DeformConv, ModulatedDeformConv
 from ..modeling.proposal_generator.rpn import RPN
 from .caffe2_modeling import META_ARCH_CAFFE2_EXPORT_TYPE_MAP, convert_batched_inputs_to_c2_format
@@ -60,7 +60,7 @@ def _check_exportable(cfg: CfgNode, model: nn.Module, inputs: Any) -> None:
         )
     rpn = getattr(model, "proposal_generator", None)
     if isinstance(rpn, RPN) and any(float(w) != 1.0 for w in rpn.box2box_transform.weights):
-        raise ExportError(
+        raise ExportAssertionError(
             f"Caffe2Tracer: model.proposal_generator.box2box_transform.weights="
             f"{tuple(rpn.box2box_transform.weights)}, expected all ones (Caffe2's GenerateProposals "
             "decodes with unit weights; MODEL.RPN.BBOX_REG_WEIGHTS)"
@@ -89,7 +89,7 @@ def _caffe2_cfg(cfg: CfgNode | DictConfig | None, model: nn.Module) -> CfgNode:
         return cfg if "EXPORT_CAFFE2" in cfg else add_export_config(cfg.clone())
     if cfg is None or isinstance(cfg, DictConfig):
         return caffe2_cfg_from_model(model)
-    raise ExportError(
+    raise ExportAssertionError(
         f"Caffe2Tracer: cfg is a {type(cfg).__name__}, expected a yacs CfgNode, a LazyConfig "
         "(omegaconf DictConfig from LazyConfig.load) or None"
     )
@@ -114,7 +114,7 @@ class Caffe2Tracer:
         import copy
 
         if not isinstance(model, nn.Module):
-            raise ExportError(f"Caffe2Tracer: model is a {type(model).__name__}, expected a torch.nn.Module")
+            raise ExportAssertionError(f"Caffe2Tracer: model is a {type(model).__name__}, expected a torch.nn.Module")
         cfg = _caffe2_cfg(cfg, model)
         _check_exportable(cfg, model, inputs)
 

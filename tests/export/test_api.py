@@ -178,6 +178,8 @@ class TestTracerRejects:
         _, model, inputs = cfg_model_inputs
         with pytest.raises(ExportError, match=rf"cfg is a {type(cfg).__name__}, expected a yacs CfgNode, a LazyConfig"):
             Caffe2Tracer(cfg, model, inputs)
+        with pytest.raises(AssertionError):  # upstream asserted: callers catching that keep working
+            Caffe2Tracer(cfg, model, inputs)
 
     def test_model_that_is_not_a_module(self, cfg_model_inputs):
         cfg, model, inputs = cfg_model_inputs

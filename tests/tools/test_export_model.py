@@ -319,6 +319,38 @@ def test_lazy_config_sample_image_uses_the_test_mapper(tmp_path):
     assert torch.equal(lazy["image"], yaml["image"])
 
 
+# ------------------------------------------------------------------------------ JIT settings
+def _fusion_strategy() -> list[tuple[str, int]]:
+    """The process's current JIT fusion strategy (read by setting it and putting it back)."""
+    current = torch._C._jit_set_fusion_strategy([("DYNAMIC", 3)])
+    torch._C._jit_set_fusion_strategy(current)
+    return current
+
+
+def test_static_jit_fusion_is_scoped():
+    from detectron2_export.export.deploy import static_jit_fusion
+
+    before = _fusion_strategy()
+    assert before != [("STATIC", 1)]
+    with pytest.raises(RuntimeError, match="inside"):
+        with static_jit_fusion():
+            assert _fusion_strategy() == [("STATIC", 1)]
+            raise RuntimeError("inside")
+    assert _fusion_strategy() == before
+
+
+@pytest.mark.slow
+def test_main_leaves_the_jit_fusion_strategy_as_it_was(tmp_path):
+    """export_model.py sets the static strategy for its export and evaluation only (upstream changed
+    the process's setting for good)."""
+    before = _fusion_strategy()
+    argv = ["--config-file", CONFIG, "--output", str(tmp_path / "out"), "--export-method", "tracing",
+            "--sample-image", IMAGE_B]
+    main(argv + SMALL_OPTS)
+    assert only_entries(tmp_path / "out") == IR_FILES
+    assert _fusion_strategy() == before
+
+
 # ------------------------------------------------------------------------ refused combinations
 @pytest.mark.parametrize(
     "method, fmt, extra, message",
