@@ -126,7 +126,7 @@ class Profile:
             text = f"{name:<22} {calls:>9.1f} {seconds / runs * 1e3:>10.2f} {share:>7.1%}"
             if flops and flop_seconds > 0:
                 rate = flops / flop_seconds / 1e9
-                text += f" {flops / runs / 1e9:>10.2f} {rate:>9.1f} {rate / peak:>8.1%}"
+                text += f" {flops / runs / 1e9:>10.4f} {rate:>9.1f} {rate / peak:>8.1%}"
             return text
 
         for name, s in rows:

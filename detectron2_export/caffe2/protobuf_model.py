@@ -12,8 +12,10 @@ import torch
 from torch import nn
 
 from ..errors import ExportError, Detectron2ExportError, OperatorInputError
+from .fusion import fuse_convolutions
 from .layout import channels_last_filters
 from .profiler import Profile
+from .precision import cast_gemm_ops_to_bf16, check_precision
 from .proto import caffe2_pb2
 from .workspace import Workspace, to_blob
 
@@ -31,19 +33,24 @@ class ProtobufModel(nn.Module):
     Graph inputs are the predict net's external inputs that the init net did not produce, in
     external-input order (normally ``data``, ``im_info``); ``forward`` returns the external outputs
     in order; a failed run never returns another run's results.
-    Convolution filters are stored channels-last (``layout.py``) and dead intermediates are
-    overwritten in place (``inplace.py``): outputs equal a plain run's up to float rounding.
+    Convolution filters are stored channels-last (``layout.py``), dead intermediates are
+    overwritten in place (``inplace.py``) and, with ``fuse`` (the default), Conv(+Add)(+Relu) chains
+    run as one oneDNN convolution with a prepacked filter (``fusion.py``): outputs equal a plain
+    run's up to float rounding. ``profile=True`` records time per op (``profile_table()``).
+    ``precision="bf16"`` computes convolutions and matrix products in bfloat16 (``precision.py``).
     """
 
     _ids = itertools.count(0)
 
     def __init__(
-        self, predict_net: caffe2_pb2.NetDef, init_net: caffe2_pb2.NetDef, *, precision: str = "fp32", profile: bool = False
+        self, predict_net: caffe2_pb2.NetDef, init_net: caffe2_pb2.NetDef, *, precision: str = "fp32", profile: bool = False,
+        fuse: bool = True,
     ):
         super().__init__()
         for name, net in (("predict_net", predict_net), ("init_net", init_net)):
             if not isinstance(net, caffe2_pb2.NetDef):
                 raise TypeError(f"ProtobufModel: {name} is a {type(net).__name__}, expected a caffe2_pb2.NetDef")
+        compute_dtype = check_precision(precision)
         logger.info(f"Initializing ProtobufModel for: {predict_net.name} ...")
         self.ws_name = f"__tmp_ProtobufModel_{next(self._ids)}__"
         self.predict_net = predict_net
@@ -58,6 +65,13 @@ class ProtobufModel(nn.Module):
         # Only the external outputs are fetched: dead intermediates may be overwritten in place.
         self._ws.CreateNet(predict_net, inplace=True)
         self._net = self._ws.net(predict_net.name)
+        ops = self._net.ops
+        if compute_dtype == torch.bfloat16:
+            ops = cast_gemm_ops_to_bf16(ops, self._ws.blobs)
+        if fuse:
+            ops = fuse_convolutions(ops, self._ws.blobs, set(predict_net.external_output))
+        self._net.replace_ops(ops)
+        self.precision = precision
         self._error_msgs: set[str] = set()
         self.profile: Profile | None = Profile() if profile else None
         """With ``profile=True``: every run's time per op (``profile_table()`` prints it)."""
