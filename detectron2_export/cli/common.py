@@ -200,7 +200,7 @@ def setup_cfg(config_file: str, opts: Sequence[str], *, export_config: bool = Tr
     from ..export.api import add_export_config
 
     if not config_file:
-        raise CLIError("--config-file is required: pass the detectron2 YAML config of the model to export")
+        raise CLIError("--config-file is required: pass the detectron2 YAML config (or LazyConfig .py) of the model to export")
     if not os.path.isfile(config_file):
         raise CLIError(f"--config-file {config_file!r}: no such file (from {os.getcwd()!r})")
     if config_file.endswith(".py"):

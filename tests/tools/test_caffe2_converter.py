@@ -183,7 +183,8 @@ def test_output_under_a_regular_file_fails_before_any_work(capsys, tmp_path, mon
     out = tmp_path / "file" / "sub" / "out"
     assert tool.cli(["--config-file", CONFIG, "--output", str(out)] + MODEL_OPTS) == 1
     line = error_line(capsys.readouterr().err, tool.PROG)
-    assert line == f"{tool.PROG}: error: --output '{out}': '{tmp_path / 'file'}' is a file, not a directory; choose a path under a directory"
+    assert line == (f"{tool.PROG}: error: --output '{out}': '{tmp_path / 'file'}' is a file, not a directory; "
+                    "choose a path under a directory")
     assert only_entries(tmp_path) == ["file"]
 
 
