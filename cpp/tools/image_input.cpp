@@ -47,6 +47,24 @@ std::string jpeg_structure_error(const std::vector<unsigned char>& b) {
   }
 }
 
+// "" when the PNG stream `b` (starting with its 8-byte signature) walks chunk by chunk to IEND, else
+// where it breaks off (checked before libpng, which would print its own error line).
+std::string png_structure_error(const std::vector<unsigned char>& b) {
+  size_t pos = 8;
+  while (pos + 8 <= b.size()) {
+    const size_t length = (static_cast<size_t>(b[pos]) << 24) | (static_cast<size_t>(b[pos + 1]) << 16) |
+                          (static_cast<size_t>(b[pos + 2]) << 8) | b[pos + 3];
+    const std::string type(b.begin() + static_cast<std::ptrdiff_t>(pos + 4), b.begin() + static_cast<std::ptrdiff_t>(pos + 8));
+    if (length > b.size() - pos - 8 || b.size() - pos - 8 - length < 4) {
+      return "chunk " + quoted(type) + " at byte " + std::to_string(pos) + " claims " + std::to_string(length) +
+             " bytes, the data ends at byte " + std::to_string(b.size());
+    }
+    if (type == "IEND") return "";
+    pos += 12 + length;
+  }
+  return "the data ends at byte " + std::to_string(b.size()) + ", before the IEND chunk";
+}
+
 // Refuses sizes whose pixels (times 3 channels) exceed the tensor ceiling: a huge --min_size or
 // size_divisibility would otherwise allocate without bound.
 void check_pixels(const std::string& what, double h, double w) {
@@ -66,9 +84,14 @@ cv::Mat read_image(const std::string& path) {
   if (!file.good() && !file.eof()) {
     throw Caffe2Error(path + ": cannot read the image (missing file or unknown format)");
   }
+  static const unsigned char kPngSignature[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
   if (bytes.size() >= 2 && bytes[0] == 0xFF && bytes[1] == 0xD8) {
     const std::string error = jpeg_structure_error(bytes);
     if (!error.empty()) throw Caffe2Error(path + ": truncated or corrupt JPEG: " + error);
+  }
+  if (bytes.size() >= 8 && std::equal(kPngSignature, kPngSignature + 8, bytes.begin())) {
+    const std::string error = png_structure_error(bytes);
+    if (!error.empty()) throw Caffe2Error(path + ": truncated or corrupt PNG: " + error);
   }
   const cv::Mat image = bytes.empty() ? cv::Mat() : cv::imdecode(bytes, cv::IMREAD_COLOR);
   if (image.empty()) throw Caffe2Error(path + ": cannot read the image (missing file or unknown format)");

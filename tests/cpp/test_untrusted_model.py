@@ -210,3 +210,29 @@ def test_truncated_jpeg_exits_non_zero_naming_the_file(cpp_tools, exported, tmp_
     shutil.copy(exported.image_file, intact)
     proc = _mask_rcnn(cpp_tools, exported, d, intact)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_truncated_png_exits_non_zero_naming_the_file(cpp_tools, exported, tmp_path):
+    from PIL import Image
+
+    d = _write_mutated(exported, tmp_path / "model")
+    png = tmp_path / "image.png"
+    Image.open(exported.image_file).save(png)
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(png.read_bytes()[: png.stat().st_size // 2])
+    # libpng would print its own "libpng error:" line: the structure is checked before decoding
+    assert_clean_failure(_mask_rcnn(cpp_tools, exported, d, truncated),
+                         f"{truncated}: truncated or corrupt PNG: chunk 'IDAT'")
+    assert _mask_rcnn(cpp_tools, exported, d, png).returncode == 0
+
+
+@pytest.mark.parametrize("flags,expected", [
+    (["--min_size=0"], "min_size=0, max_size=1333: expected all >= 1 (--min_size, --max_size)"),
+    (["--min_size=1000000000", "--max_size=2000000000"], "x1000000000 would exceed 268435456 elements (3 channels)"),
+], ids=["zero", "huge"])
+def test_resize_flags_checked(cpp_tools, exported, tmp_path, flags, expected):
+    d = _write_mutated(exported, tmp_path)
+    e = exported
+    proc = run_tool(cpp_tools.mask_rcnn, f"--predict_net={d / 'model.pb'}", f"--init_net={d / 'model_init.pb'}",
+                    f"--input={e.image_file}", "--iters=0", "--mask_dir=", *flags)
+    assert_clean_failure(proc, "Caffe2Error", expected)
