@@ -138,10 +138,11 @@ def conv_flops(
     """FLOPs (2 per multiply-add) of a convolution node from its recorded shapes: every output
     element of a convolution sums ``prod(weight.shape[1:])`` products; every input element of a
     transposed convolution scatters ``prod(weight.shape[1:])`` of them. ``weight_shape`` stands in
-    for a weight the trace leaves out (onnxruntime omits weights its kernel pre-packed)."""
+    for the trace's weight (onnxruntime leaves out the weights its kernel pre-packed: the inputs
+    after them move up)."""
     index = CONV_WEIGHT_INPUT[op_type]
-    if weight_shape is not None and len(input_shapes) <= index:
-        input_shapes = input_shapes + [[]] * (index - len(input_shapes)) + [weight_shape]
+    if weight_shape is not None:  # a pre-packed weight is missing from the trace's list, shifting the rest
+        input_shapes = input_shapes[:index] + [[]] * (index - len(input_shapes)) + [weight_shape]
     if len(input_shapes) <= index or not input_shapes[index] or not output_shapes:
         raise ExportError(f"profiling: {op_type} node with inputs {input_shapes}, expected a weight at input {index}")
     per_element = math.prod(input_shapes[index][1:])

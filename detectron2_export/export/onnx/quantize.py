@@ -129,6 +129,28 @@ def nodes_to_quantize(model: onnx.ModelProto) -> List[str]:
     return names
 
 
+def inline_shared_initializers(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of ``model`` where every ``Identity`` of an initializer is replaced by its own copy of
+    that initializer. The exporter shares equal initializers (e.g. the zero biases of several
+    convolutions) through such Identity nodes; a convolution whose bias comes out of one is not
+    fused into a quantized convolution by onnxruntime and stays fp32."""
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    initializers = {t.name: t for t in copy.graph.initializer}
+    graph_outputs = {o.name for o in copy.graph.output}
+    kept = []
+    for node in copy.graph.node:
+        if node.op_type == "Identity" and node.input[0] in initializers and node.output[0] not in graph_outputs:
+            tensor = copy.graph.initializer.add()
+            tensor.CopyFrom(initializers[node.input[0]])
+            tensor.name = node.output[0]
+        else:
+            kept.append(node)
+    del copy.graph.node[:]
+    copy.graph.node.extend(kept)
+    return copy
+
+
 def has_vnni() -> bool:
     """Whether this x86 CPU has VNNI (8-bit dot products without the saturation of VPMADDUBSW)."""
     try:
@@ -145,6 +167,7 @@ def quantize_int8(model: onnx.ModelProto, inputs: Sequence[Dict[str, Any]]) -> o
     reduced to 7 bits on CPUs without VNNI (and not on ARM)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
+    model = inline_shared_initializers(model)
     selected = nodes_to_quantize(model)
     if not selected:
         raise ExportError("export_onnx: quantize='int8' found no Conv/Gemm/MatMul with an initializer weight to quantize")
@@ -165,7 +188,7 @@ def quantize_int8(model: onnx.ModelProto, inputs: Sequence[Dict[str, Any]]) -> o
                 activation_type=QuantType.QUInt8 if x86 else QuantType.QInt8,
                 weight_type=QuantType.QInt8,
                 calibrate_method=CalibrationMethod.MinMax,
-                extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
+                extra_options={"WeightSymmetric": True, "ActivationSymmetric": False, "DedicatedQDQPair": True},
             )
         except Exception as e:  # onnxruntime.quantization raises plain Exceptions and ORT errors
             raise ExportError(f"export_onnx: onnxruntime static quantization failed: {e}") from e
