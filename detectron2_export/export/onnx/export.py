@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ...errors import ExportError
+from .deconv import replace_strided_deconvs
 from .io import INPUT_NAMES, batch_inputs, dynamic_axes
 from .meta_arch import lower_model
 from .ops.deform_conv import DEFORM_CONV_OPSET, has_deform_conv, register_deform_conv
@@ -123,6 +124,7 @@ def export_onnx(
             )
         register_deform_conv(opset)
     model = copy.deepcopy(model).eval()
+    replace_strided_deconvs(model)
     feeds = batch_inputs(inputs)
     lowered = lower_model(model, paste_masks=paste_masks, isolate_batch=dynamic_batch or len(inputs) > 1)
     args = tuple(torch.from_numpy(feeds[name]) for name in INPUT_NAMES)

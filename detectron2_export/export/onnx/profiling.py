@@ -22,8 +22,8 @@ CONV_WEIGHT_INPUT = {"Conv": 1, "FusedConv": 1, "NchwcConv": 1, "ConvTranspose":
 weight among the node's inputs."""
 
 TRANSPOSED = {"ConvTranspose"}
-MATMULS = {"Gemm", "FusedGemm", "MatMul", "FusedMatMul"}
-"""Matrix products counted as ``2 * prod(A.shape) * N`` for an output (..., M, N)."""
+MATMULS = {"Gemm", "FusedGemm", "MatMul", "FusedMatMul", "QGemm", "MatMulInteger", "QLinearMatMul"}
+"""Matrix products (A is input 0 of each) counted as ``2 * prod(A.shape) * N`` for an output (..., M, N)."""
 
 
 @dataclass
@@ -105,6 +105,16 @@ class OnnxProfile:
             lines.append(f"model: {self.total_flops / 1e9:.1f} GFLOP (convolutions and matrix products): fp32 floor "
                          f"{self.total_flops / 1e9 / self.peak_gflops_per_s:.3f} s per run")
         return "\n".join(lines)
+
+
+def matmul_seconds(size: int = 4096) -> float:
+    """Seconds of one ``size`` x ``size`` float32 matmul with torch at its current thread count
+    (``2 * size**3`` FLOPs), for timing the peak beside other work."""
+    a = torch.randn(size, size)
+    b = torch.randn(size, size)
+    start = time.perf_counter()
+    torch.mm(a, b)
+    return time.perf_counter() - start
 
 
 def measure_fp32_peak(threads: Optional[int] = None, size: int = 4096, repeats: int = 3) -> float:
