@@ -22,6 +22,8 @@ BoundOp bind_operator(const OperatorSpec& op, int index) {
   BoundOp bound;
   bound.index = index;
   bound.schema = &get_op(op.type);
+  bound.type = bound.schema->type;
+  bound.fn = bound.schema->fn;
   check_count(*bound.schema, "inputs", op.inputs.size(), bound.schema->n_inputs);
   check_count(*bound.schema, "outputs", op.outputs.size(), bound.schema->n_outputs);
   bound.args = bind_args(op.type, bound.schema->args, bound.schema->ignored_args, op.args);
@@ -55,7 +57,8 @@ void rethrow_with_context(const std::exception& error, const std::string& contex
   throw OperatorInputError(context + ": std::exception: " + error.what());
 }
 
-Net::Net(const NetSpec& spec, const std::set<std::string>& existing_blobs, bool inplace) : name_(spec.name) {
+Net::Net(const NetSpec& spec, const std::set<std::string>& existing_blobs, bool inplace)
+    : name_(spec.name), external_outputs_(spec.external_output) {
   ops_.reserve(spec.ops.size());
   for (size_t index = 0; index < spec.ops.size(); ++index) {
     const OperatorSpec& op = spec.ops[index];
@@ -67,14 +70,17 @@ Net::Net(const NetSpec& spec, const std::set<std::string>& existing_blobs, bool 
   }
   if (inplace) {
     const std::set<std::string> outputs(spec.external_output.begin(), spec.external_output.end());
-    for (int index : plan_inplace(spec.ops, outputs)) ops_[index].inplace_fn = inplace_kernel(spec.ops[index].type);
+    for (int index : plan_inplace(spec.ops, outputs)) {
+      ops_[index].inplace_fn = inplace_kernel(spec.ops[index].type);
+      inplace_plan_.push_back(index);
+    }
   }
   std::set<std::string> known = existing_blobs;
   known.insert(spec.external_input.begin(), spec.external_input.end());
   for (const BoundOp& op : ops_) {
     for (const std::string& input : op.inputs) {
       if (!known.count(input)) {
-        throw OperatorInputError(describe_op(name_, op.index, op.schema->type, op.inputs, op.outputs) +
+        throw OperatorInputError(describe_op(name_, op.index, op.type, op.inputs, op.outputs) +
                                  ": input blob '" + input +
                                  "' does not exist in the workspace, is not an external input and no earlier "
                                  "op produces it");
@@ -82,19 +88,36 @@ Net::Net(const NetSpec& spec, const std::set<std::string>& existing_blobs, bool 
     }
     known.insert(op.outputs.begin(), op.outputs.end());
   }
+  plan_release();
 }
 
-std::vector<int64_t> Net::inplace_op_indices() const {
-  std::vector<int64_t> indices;
-  for (const BoundOp& op : ops_) {
-    if (op.inplace_fn) indices.push_back(op.index);
+void Net::replace_ops(std::vector<BoundOp> ops) {
+  ops_ = std::move(ops);
+  plan_release();
+}
+
+void Net::plan_release() {
+  std::set<std::string> produced;
+  std::map<std::string, size_t> last_use;
+  for (size_t pos = 0; pos < ops_.size(); ++pos) {
+    for (const std::string& name : ops_[pos].inputs) last_use[name] = pos;
+    for (const std::string& name : ops_[pos].outputs) {
+      last_use[name] = pos;
+      produced.insert(name);
+    }
   }
-  return indices;
+  const std::set<std::string> keep(external_outputs_.begin(), external_outputs_.end());
+  release_after_.assign(ops_.size(), {});
+  for (const auto& [name, pos] : last_use) {
+    if (produced.count(name) && !keep.count(name)) release_after_[pos].push_back(name);
+  }
 }
 
-void Net::run(BlobMap& blobs, const at::Device& device, OpTimes* op_seconds) const {
-  for (const BoundOp& op : ops_) {
+void Net::run(BlobMap& blobs, const at::Device& device, Profile* profile, bool release_dead) const {
+  for (size_t pos = 0; pos < ops_.size(); ++pos) {
+    const BoundOp& op = ops_[pos];
     const auto start = std::chrono::steady_clock::now();
+    std::optional<double> flops;
     try {
       Tensors inputs;
       inputs.reserve(op.inputs.size());
@@ -112,24 +135,29 @@ void Net::run(BlobMap& blobs, const at::Device& device, OpTimes* op_seconds) con
         if (!inputs[i].is_contiguous()) inputs[i] = blobs[op.inputs[i]] = inputs[i].contiguous();
       }
       std::optional<Tensors> inplace_results = op.inplace_fn ? op.inplace_fn(inputs, op.args) : std::nullopt;
-      Tensors results = inplace_results ? std::move(*inplace_results) : op.schema->fn(inputs, op.args);
+      Tensors results = inplace_results ? std::move(*inplace_results) : op.fn(inputs, op.args);
       if (results.size() < op.outputs.size()) {
         throw OperatorInputError("computed " + std::to_string(results.size()) + " outputs, expected " +
                                  std::to_string(op.outputs.size()));
       }
+      if (profile) flops = op_flops(op.type, inputs, results);
       for (size_t k = 0; k < op.outputs.size(); ++k) {
         at::Tensor value = std::move(results[k]);
         if (inputs.empty() && value.device() != device) value = value.to(device);
         blobs[op.outputs[k]] = std::move(value);
       }
     } catch (const std::exception& e) {
-      rethrow_with_context(e, describe_op(name_, op.index, op.schema->type, op.inputs, op.outputs));
+      rethrow_with_context(e, describe_op(name_, op.index, op.type, op.inputs, op.outputs));
     }
-    if (op_seconds) {
+    if (profile) {
       const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
-      (*op_seconds)[op.schema->type] += elapsed.count();
+      profile->add(op.type, elapsed.count(), flops);
+    }
+    if (release_dead) {
+      for (const std::string& name : release_after_[pos]) blobs.erase(name);
     }
   }
+  if (profile) ++profile->runs;
 }
 
 }  // namespace c2rt

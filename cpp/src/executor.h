@@ -13,6 +13,7 @@
 
 #include "inplace.h"
 #include "net_spec.h"
+#include "profiler.h"
 #include "registry.h"
 
 namespace c2rt {
@@ -20,12 +21,12 @@ namespace c2rt {
 // Blob name -> tensor; an undefined tensor is an empty blob (created, never fed or computed).
 using BlobMap = std::unordered_map<std::string, at::Tensor>;
 
-// Op type -> accumulated seconds (profiling).
-using OpTimes = std::map<std::string, double>;
-
 struct BoundOp {
   int index = 0;
   const OpSchema* schema = nullptr;
+  // What runs: the schema's type and function, or a fused chain's ("Conv+Add+Relu", fusion.h).
+  std::string type;
+  OpFn fn;
   BoundArgs args;
   std::vector<std::string> inputs;
   std::vector<std::string> outputs;
@@ -51,18 +52,29 @@ class Net {
 
   // Runs the ops in order on `blobs`. Ops without inputs (fills) create their outputs on the CPU;
   // they are moved to `device`, where every other op computes. An op's contiguous_inputs that are not
-  // row-major are copied to row-major first and the copy replaces the blob. With `op_seconds`, each
-  // op's wall time is added to its type's entry.
-  void run(BlobMap& blobs, const at::Device& device, OpTimes* op_seconds = nullptr) const;
+  // row-major are copied to row-major first and the copy replaces the blob. With `profile`, each op's
+  // wall time and FLOPs are added to its type's entry. With `release_dead`, each blob the net computes
+  // is erased after its last reader unless it is an external output (for a per-call blob map whose
+  // only results are the external outputs): its memory goes back to the allocator for the next ones.
+  void run(BlobMap& blobs, const at::Device& device, Profile* profile = nullptr, bool release_dead = false) const;
+
+  // Installs a rewritten op list (load-time fusion, fusion.h) and re-plans the releases.
+  void replace_ops(std::vector<BoundOp> ops);
 
   const std::string& name() const { return name_; }
   const std::vector<BoundOp>& ops() const { return ops_; }
-  // Indices of the ops that run in place (empty unless created with `inplace`).
-  std::vector<int64_t> inplace_op_indices() const;
+  // Indices of the ops planned to run in place (empty unless created with `inplace`); a planned op
+  // that fusion (fusion.h) later folds into a convolution no longer runs on its own.
+  const std::vector<int64_t>& inplace_op_indices() const { return inplace_plan_; }
 
  private:
+  void plan_release();
+
   std::string name_;
+  std::vector<std::string> external_outputs_;
   std::vector<BoundOp> ops_;
+  std::vector<int64_t> inplace_plan_;
+  std::vector<std::vector<std::string>> release_after_;  // per op: blobs dead after it
 };
 
 }  // namespace c2rt

@@ -1,8 +1,10 @@
 #include "workspace.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "errors.h"
+#include "fusion.h"
 #include "layout.h"
 
 namespace c2rt {
@@ -47,9 +49,7 @@ void Workspace::create_net(const NetSpec& net, bool overwrite, bool inplace) {
   nets_[net.name] = std::move(created);
 }
 
-void Workspace::run_net(const std::string& name, OpTimes* op_seconds) {
-  net(name).run(blobs_, device_, op_seconds);
-}
+void Workspace::run_net(const std::string& name, Profile* profile) { net(name).run(blobs_, device_, profile); }
 
 const Net& Workspace::net(const std::string& name) const {
   auto it = nets_.find(name);
@@ -57,7 +57,9 @@ const Net& Workspace::net(const std::string& name) const {
   return *it->second;
 }
 
-ProtobufModel::ProtobufModel(const NetSpec& predict_net, const NetSpec& init_net, at::Device device)
+Net& Workspace::net(const std::string& name) { return const_cast<Net&>(std::as_const(*this).net(name)); }
+
+ProtobufModel::ProtobufModel(const NetSpec& predict_net, const NetSpec& init_net, at::Device device, bool fuse)
     : predict_net_(predict_net), workspace_(device) {
   workspace_.run_net_once(init_net);
   for (const std::string& name : predict_net_.external_input) {
@@ -66,27 +68,41 @@ ProtobufModel::ProtobufModel(const NetSpec& predict_net, const NetSpec& init_net
   for (const std::string& name : input_names_) workspace_.create_blob(name);
   channels_last_filters_ = channels_last_filters(predict_net_, workspace_.blob_map());
   workspace_.create_net(predict_net_, /*overwrite=*/false, /*inplace=*/true);
+  if (fuse && device.is_cpu()) {
+    Net& net = workspace_.net(predict_net_.name);
+    const std::set<std::string> outputs(predict_net_.external_output.begin(), predict_net_.external_output.end());
+    net.replace_ops(fuse_convolutions(net.ops(), workspace_.blob_map(), outputs));
+  }
 }
 
-std::vector<at::Tensor> ProtobufModel::run(const std::vector<at::Tensor>& inputs, OpTimes* op_seconds) {
+std::vector<std::string> ProtobufModel::op_types() const {
+  std::vector<std::string> types;
+  for (const BoundOp& op : workspace_.net(predict_net_.name).ops()) types.push_back(op.type);
+  return types;
+}
+
+std::vector<at::Tensor> ProtobufModel::run(const std::vector<at::Tensor>& inputs, Profile* profile) const {
   if (inputs.size() != input_names_.size()) {
     throw OperatorInputError("ProtobufModel '" + predict_net_.name + "': got " + std::to_string(inputs.size()) +
                              " inputs, expected " + std::to_string(input_names_.size()) + " for the graph inputs " +
                              names_str(input_names_) + " (external inputs the init net does not produce)");
   }
-  for (size_t k = 0; k < inputs.size(); ++k) workspace_.feed_blob(input_names_[k], inputs[k]);
-  workspace_.run_net(predict_net_.name, op_seconds);
+  BlobMap blobs = workspace_.blob_map();  // this call's activations; parameters shared, never written
+  const at::Device& device = workspace_.device();
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    blobs[input_names_[k]] = inputs[k].defined() ? inputs[k].to(device) : inputs[k];
+  }
+  workspace_.net(predict_net_.name).run(blobs, device, profile, /*release_dead=*/true);
   std::vector<at::Tensor> outputs;
   for (const std::string& name : predict_net_.external_output) {
-    at::Tensor value = workspace_.fetch_blob(name);
+    const auto it = blobs.find(name);
+    at::Tensor value = it == blobs.end() ? at::Tensor() : it->second;
     if (!value.defined()) {
       throw OperatorInputError("ProtobufModel '" + predict_net_.name + "': output blob '" + name +
                                "' was not computed by the net");
     }
     outputs.push_back(value);
   }
-  // A later failed run must never return these results.
-  for (const std::string& name : predict_net_.external_output) workspace_.feed_blob(name, at::Tensor());
   return outputs;
 }
 

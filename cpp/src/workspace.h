@@ -30,15 +30,17 @@ class Workspace {
   std::vector<std::string> blobs() const;
   // The blobs themselves, for load-time passes that re-store them (layout.h).
   BlobMap& blob_map() { return blobs_; }
+  const BlobMap& blob_map() const { return blobs_; }
 
   void run_net_once(const NetSpec& net);
   // Binds the net's ops once (later run_net calls only execute them); every op output becomes an
   // (empty) blob, as in Caffe2. With `inplace`, element-wise ops may overwrite dead intermediate blobs
   // (inplace.h): only the external outputs are then guaranteed to hold their own values.
   void create_net(const NetSpec& net, bool overwrite = false, bool inplace = false);
-  void run_net(const std::string& name, OpTimes* op_seconds = nullptr);
+  void run_net(const std::string& name, Profile* profile = nullptr);
   // A created net; Caffe2Error if there is none of that name.
   const Net& net(const std::string& name) const;
+  Net& net(const std::string& name);
 
   const at::Device& device() const { return device_; }
 
@@ -54,10 +56,15 @@ class Workspace {
 // predict net's external inputs that the init net did not produce, in order (normally data, im_info);
 // run() returns the external outputs in order. Convolution filters on the CPU are stored channels-last
 // (layout.h): outputs equal a plain run's up to float rounding, and may come back channels-last.
-// Since only the external outputs are fetched, the net runs element-wise ops in place (inplace.h).
+// Since only the external outputs are fetched, the net runs element-wise ops in place (inplace.h) and,
+// with `fuse` on the CPU, Conv(+Add)(+Relu) chains as one oneDNN convolution (fusion.h).
+//
+// run() is const and thread-safe: the workspace holds only the parameters, read-only after loading;
+// each call runs in its own blob map (a copy of the parameter map: the tensors are shared, not
+// copied), which holds its inputs and activations, each erased after its last reader.
 class ProtobufModel {
  public:
-  ProtobufModel(const NetSpec& predict_net, const NetSpec& init_net, at::Device device = at::kCPU);
+  ProtobufModel(const NetSpec& predict_net, const NetSpec& init_net, at::Device device = at::kCPU, bool fuse = true);
 
   const std::vector<std::string>& input_names() const { return input_names_; }
   const std::vector<std::string>& output_names() const { return predict_net_.external_output; }
@@ -65,10 +72,12 @@ class ProtobufModel {
   // The filter blobs stored channels-last at load time (sorted).
   const std::vector<std::string>& channels_last_filter_names() const { return channels_last_filters_; }
   // The predict net's ops that write into their input 0 (inplace.h).
-  std::vector<int64_t> inplace_op_indices() const { return workspace_.net(predict_net_.name).inplace_op_indices(); }
+  const std::vector<int64_t>& inplace_op_indices() const { return workspace_.net(predict_net_.name).inplace_op_indices(); }
+  // The type of each op as it runs (fused chains as "Conv+Add+Relu", ...), in order.
+  std::vector<std::string> op_types() const;
 
-  // With `op_seconds`, accumulates each op type's wall time (see Net::run).
-  std::vector<at::Tensor> run(const std::vector<at::Tensor>& inputs, OpTimes* op_seconds = nullptr);
+  // With `profile` (one per calling thread), accumulates each op type's time and FLOPs (Net::run).
+  std::vector<at::Tensor> run(const std::vector<at::Tensor>& inputs, Profile* profile = nullptr) const;
 
  private:
   NetSpec predict_net_;

@@ -6,13 +6,16 @@
 // Inputs map in order to the graph inputs (the predict net's external inputs that the init net does
 // not produce); outputs are written as out/output_<k>.npy for the k-th external output, with
 // out/outputs.txt listing the blob names. --iters=N > 0 also times N more runs and prints
-// "Latency: <seconds> seconds per run" (and, with --profile, the time per op type).
+// "Latency: <seconds> seconds per run"; with --profile, the table of src/profiler.h over those runs
+// (time per op type, share, GFLOP/s of the convolutions against the measured fp32 matmul peak).
 //
 // --batch_dir=DIR runs every subdirectory of DIR as one case: predict_net.pb, optional init_net.pb,
 // input_<k>.npy; it writes output_<k>.npy, or error.txt with the error when the case fails.
 // --list_ops prints the registered op types. --show_layout prints the convolution filters stored
 // channels-last at load time and the memory layout of each output (see src/layout.h). --show_inplace
-// prints the indices of the predict net's ops that run in place (see src/inplace.h).
+// prints the indices of the predict net's ops that run in place (see src/inplace.h); --show_ops prints
+// the type of each op as it runs (fused convolutions as "Conv+Add+Relu", src/fusion.h); --nofuse
+// runs the unfused net (for comparisons).
 #include <gflags/gflags.h>
 
 #include <algorithm>
@@ -25,6 +28,7 @@
 #include "errors.h"
 #include "layout.h"
 #include "npy.h"
+#include "profiler.h"
 #include "proto_io.h"
 #include "registry.h"
 #include "tool_common.h"
@@ -39,7 +43,9 @@ DEFINE_string(device, "cpu", "cpu or cuda");
 DEFINE_int32(iters, 0, "time this many more runs after the first");
 DEFINE_int32(threads, 0, "ATen intra-op threads (0: ATen's default)");
 DEFINE_bool(list_ops, false, "print the registered op types and exit");
-DEFINE_bool(profile, false, "with --iters, print the time spent per op type");
+DEFINE_bool(profile, false, "with --iters, print time, share and GFLOP/s per op type");
+DEFINE_bool(fuse, true, "fuse Conv(+Add)(+Relu) chains into one oneDNN convolution (CPU)");
+DEFINE_bool(show_ops, false, "print the type of each predict net op as it runs (after fusion)");
 DEFINE_bool(show_layout, false, "print the filters stored channels-last and the memory layout of each output");
 DEFINE_bool(show_inplace, false, "print the indices of the predict net's ops that write into their input 0");
 
@@ -76,18 +82,15 @@ void print_layout(const c2rt::ProtobufModel& model, const std::vector<at::Tensor
 }
 
 // Runs the model once and, with iters > 0, prints the mean latency of `iters` more runs.
-std::vector<at::Tensor> run_timed(c2rt::ProtobufModel& model, const std::vector<at::Tensor>& inputs, int iters) {
+std::vector<at::Tensor> run_timed(const c2rt::ProtobufModel& model, const std::vector<at::Tensor>& inputs, int iters) {
   std::vector<at::Tensor> outputs = model.run(inputs);
   if (iters > 0) {
-    c2rt::OpTimes op_seconds;
+    c2rt::Profile profile;
     const auto start = std::chrono::steady_clock::now();
-    for (int k = 0; k < iters; ++k) outputs = model.run(inputs, FLAGS_profile ? &op_seconds : nullptr);
+    for (int k = 0; k < iters; ++k) outputs = model.run(inputs, FLAGS_profile ? &profile : nullptr);
     const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
     std::cout << "Latency: " << elapsed.count() / iters << " seconds per run" << std::endl;
-    std::vector<std::pair<double, std::string>> by_time;
-    for (const auto& [type, seconds] : op_seconds) by_time.emplace_back(seconds / iters, type);
-    std::sort(by_time.rbegin(), by_time.rend());
-    for (const auto& [seconds, type] : by_time) std::cout << "  " << type << ": " << seconds << " s/run" << std::endl;
+    if (FLAGS_profile) std::cout << c2rt::profile_table(profile, c2rt::fp32_peak_gflops()) << std::flush;
   }
   return outputs;
 }
@@ -96,8 +99,9 @@ int run_single(const at::Device& device) {
   if (FLAGS_predict_net.empty()) throw c2rt::Caffe2Error("--predict_net is required");
   const c2rt::NetSpec predict = c2rt::load_net(FLAGS_predict_net);
   const c2rt::NetSpec init = FLAGS_init_net.empty() ? empty_net() : c2rt::load_net(FLAGS_init_net);
-  c2rt::ProtobufModel model(predict, init, device);
+  const c2rt::ProtobufModel model(predict, init, device, FLAGS_fuse);
   if (FLAGS_show_inplace) std::cout << "In-place ops: " << c2rt::ints_str(model.inplace_op_indices()) << std::endl;
+  if (FLAGS_show_ops) std::cout << "Ops: " << c2rt::names_str(model.op_types()) << std::endl;
   std::vector<at::Tensor> inputs;
   for (const std::string& path : split_commas(FLAGS_inputs)) inputs.push_back(c2rt::read_npy(path));
   const std::vector<at::Tensor> outputs = run_timed(model, inputs, FLAGS_iters);
@@ -109,7 +113,7 @@ int run_single(const at::Device& device) {
 void run_case(const fs::path& dir, const at::Device& device) {
   const c2rt::NetSpec predict = c2rt::load_net((dir / "predict_net.pb").string());
   const c2rt::NetSpec init = fs::exists(dir / "init_net.pb") ? c2rt::load_net((dir / "init_net.pb").string()) : empty_net();
-  c2rt::ProtobufModel model(predict, init, device);
+  const c2rt::ProtobufModel model(predict, init, device, FLAGS_fuse);
   std::vector<at::Tensor> inputs;
   for (size_t k = 0; fs::exists(dir / ("input_" + std::to_string(k) + ".npy")); ++k) {
     inputs.push_back(c2rt::read_npy((dir / ("input_" + std::to_string(k) + ".npy")).string()));
