@@ -85,12 +85,12 @@ def time_python(model_dir: str, data: torch.Tensor, im_info: torch.Tensor, iters
     init_net = load_net(os.path.join(model_dir, "model_init.pb"))
     models = {fuse: ProtobufModel(predict_net, init_net, fuse=fuse) for fuse in (True, False)}
     for model in models.values():
-        outputs = model([data, im_info])  # warm-up
+        model([data, im_info])  # warm-up
     seconds = {fuse: 0.0 for fuse in models}
     for _ in range(iters):
         for fuse, model in models.items():
             start = time.perf_counter()
-            outputs = model([data, im_info])
+            model([data, im_info])
             seconds[fuse] += time.perf_counter() - start
     return {fuse: total / iters for fuse, total in seconds.items()}, models[True]([data, im_info])
 

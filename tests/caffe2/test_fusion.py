@@ -32,11 +32,16 @@ def _params(seed: int = 0) -> dict[str, torch.Tensor]:
     }
 
 
-def _model(ops: list[caffe2_pb2.OperatorDef], outputs: list[str], params: dict[str, torch.Tensor]) -> ProtobufModel:
-    init = caffe2_pb2.NetDef(
+def init_net(params: dict[str, torch.Tensor]) -> caffe2_pb2.NetDef:
+    """An init net filling each parameter (for the runtime tests of fusion, precision and profiling)."""
+    return caffe2_pb2.NetDef(
         name="init",
         op=[make_op("GivenTensorFill", [], [k], values=v.numpy().reshape(-1), shape=list(v.shape)) for k, v in params.items()],
     )
+
+
+def _model(ops: list[caffe2_pb2.OperatorDef], outputs: list[str], params: dict[str, torch.Tensor]) -> ProtobufModel:
+    init = init_net(params)
     predict = caffe2_pb2.NetDef(name="net", op=ops, external_input=["x", "r", *params], external_output=outputs)
     return ProtobufModel(predict, init)
 

@@ -24,6 +24,7 @@ from detectron2_export.caffe2.protobuf_model import ProtobufModel
 from detectron2_export.caffe2.serialization import load_net
 from detectron2_export.errors import ConfigError
 from tests.caffe2.helpers import make_op
+from tests.caffe2.test_fusion import init_net
 from tests.cpp.shapes_model import export_shapes_mask_rcnn
 from tests.export.test_caffe2_shapes_ap import CONFIG  # the fp32 AP test's model
 
@@ -40,10 +41,7 @@ def _nets() -> tuple[caffe2_pb2.NetDef, caffe2_pb2.NetDef, dict[str, torch.Tenso
         "fw": torch.randn(5, 6 * 4 * 4, generator=g) * 0.1,
         "fb": torch.randn(5, generator=g),
     }
-    init = caffe2_pb2.NetDef(
-        name="init",
-        op=[make_op("GivenTensorFill", [], [k], values=v.numpy().reshape(-1), shape=list(v.shape)) for k, v in p.items()],
-    )
+    init = init_net(p)
     predict = caffe2_pb2.NetDef(
         name="net",
         op=[

@@ -10,6 +10,7 @@ from detectron2_export.caffe2.protobuf_model import ProtobufModel
 from detectron2_export.caffe2.profiler import Profile, fp32_peak_gflops
 from detectron2_export.errors import ExportError
 from tests.caffe2.helpers import make_op
+from tests.caffe2.test_fusion import init_net
 
 # Conv 3->4 channels, 3x3, stride 2, pad 1 on (1, 3, 8, 10): Y (1, 4, 4, 5);
 # FLOPs = 2 * (1*4*4*5 outputs) * (3*3*3 multiply-adds each) = 2 * 80 * 27 = 4320.
@@ -22,13 +23,7 @@ def tiny_nets() -> tuple[caffe2_pb2.NetDef, caffe2_pb2.NetDef]:
     g = torch.Generator().manual_seed(0)
     w, b = torch.randn(4, 3, 3, 3, generator=g), torch.randn(4, generator=g)
     fw, fb = torch.randn(6, 80, generator=g), torch.randn(6, generator=g)
-    init = caffe2_pb2.NetDef(
-        name="init",
-        op=[
-            make_op("GivenTensorFill", [], [name], values=t.numpy().reshape(-1), shape=list(t.shape))
-            for name, t in (("w", w), ("b", b), ("fw", fw), ("fb", fb))
-        ],
-    )
+    init = init_net({"w": w, "b": b, "fw": fw, "fb": fb})
     predict = caffe2_pb2.NetDef(
         name="tiny",
         op=[

@@ -20,6 +20,7 @@ from detectron2_export.caffe2.fusion import fusion_available
 from detectron2_export.caffe2.proto import caffe2_pb2
 from detectron2_export.caffe2.protobuf_model import ProtobufModel
 from tests.caffe2.helpers import make_op
+from tests.caffe2.test_fusion import init_net
 
 from .cpp_runner import CppTools, run_net_on_files
 
@@ -41,10 +42,7 @@ def _nets() -> tuple[caffe2_pb2.NetDef, caffe2_pb2.NetDef, dict[str, torch.Tenso
         "b2": torch.randn(8, generator=g),
         "w3": torch.randn(8, 4, 3, 3, generator=g) * 0.3,
     }
-    init = caffe2_pb2.NetDef(
-        name="init",
-        op=[make_op("GivenTensorFill", [], [k], values=v.numpy().reshape(-1), shape=list(v.shape)) for k, v in p.items()],
-    )
+    init = init_net(p)
     predict = caffe2_pb2.NetDef(
         name="residual",
         op=[

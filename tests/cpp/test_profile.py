@@ -13,6 +13,7 @@ import torch
 
 from detectron2_export.caffe2.proto import caffe2_pb2
 from tests.caffe2.helpers import make_op
+from tests.caffe2.test_fusion import init_net
 
 from .cpp_runner import CppTools, run_net_on_files
 
@@ -31,10 +32,7 @@ def _nets() -> tuple[caffe2_pb2.NetDef, caffe2_pb2.NetDef]:
         "fw": torch.randn(6, 32 * 32 * 40, generator=g) * 0.01,
         "fb": torch.randn(6, generator=g),
     }
-    init = caffe2_pb2.NetDef(
-        name="init",
-        op=[make_op("GivenTensorFill", [], [k], values=v.numpy().reshape(-1), shape=list(v.shape)) for k, v in params.items()],
-    )
+    init = init_net(params)
     predict = caffe2_pb2.NetDef(
         name="profiled",
         op=[
