@@ -5,18 +5,18 @@ binary one ("add" with a second tensor, then an optional "relu") in one pass ove
 the filter reordered once at load time to oneDNN's blocked layout
 (``torch.ops.mkldnn._reorder_convolution_weight``) instead of on every call. The result is the same
 convolution kernel's: bitwise equal to ``conv2d`` then ``relu_`` / ``add_`` on this torch, and no
-intermediate activation is allocated. Measured on this 2-core machine (2 threads, channels-last):
-a 256-channel 3x3 conv at 100x152 with ReLU takes 0.90x, with Add+ReLU 0.82x the unfused time; a
-64-channel 1x1 conv at 200x304 with ReLU 0.29x (``benchmarks/caffe2_executor_overhead.py``).
+intermediate activation is allocated. Measured on this 2-core machine (2 threads, channels-last,
+side by side with ``conv2d`` + ``relu_`` in one process): a 256-channel 3x3 conv at 100x152 with
+ReLU takes 0.85-0.90x the time, a 64->256 1x1 conv at 200x304 0.75x, a 256->64 one 0.59x.
 
 A chain is fused when each intermediate blob version (the Conv output, the Add output) has exactly
 one reader, the next op of the chain, and is not a net output; the filter is a 4-D float32 CPU
 parameter (in the init net's blobs, never written by the predict net), the pads are symmetric and
 the Add has no broadcast arguments. The fused op takes the place of the chain's last op, reads
 what the chain read (X, bias, the Add's other operand) and writes the chain's last output. At run
-time anything else (other dtypes or shapes, a non-dense X, and the inputs for which ``conv2d`` would not use oneDNN
-either: ``conv2d_uses_onednn``) runs the original ops one after another, so that results stay those
-of the unfused net (bitwise, on this torch).
+time anything else (other dtypes or shapes, a non-dense X, and the inputs for which ``conv2d`` would
+not use oneDNN either: ``conv2d_uses_onednn``) runs the original ops one after another, so that
+results stay those of the unfused net (bitwise, on this torch).
 """
 
 from __future__ import annotations
