@@ -102,9 +102,9 @@ def export_onnx(
         inputs: detectron2 inputs (list of {"image", "height", "width"}) to trace with.
         opset: ONNX opset, >= 16.
         dynamic_batch: the batch size is dynamic (else fixed to ``len(inputs)``). A graph of fixed
-            batch 1 leaves out the batch isolation (``isolation.py``), 10-15% of the fp32 run time
-            (``benchmarks/cpu_speed.py``): its ``images`` must then be the image itself, as
-            :class:`OnnxRuntimeModel` gives it, not a larger canvas.
+            batch 1 leaves out the batch isolation (``isolation.py``; 10% of the fp32 run time of
+            R50-FPN at 800x1216, ``benchmarks/cpu_speed.py``): its ``images`` must then be the
+            image itself, as :class:`OnnxRuntimeModel` gives it, not a larger canvas.
         paste_masks: masks pasted to the output image in the graph (bool (N, D, H, W)) instead of
             per-detection 28x28 probabilities.
         quantize: None (or "fp32"), or "int8": the backbone, FPN and heads quantized by onnxruntime's
