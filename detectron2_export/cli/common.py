@@ -14,19 +14,18 @@ line on stderr and exit status 1.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
-import shutil
 import sys
 import tempfile
 from datetime import timedelta
-from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import torch
 
 from ..errors import CheckpointError, ConfigError, Detectron2ExportError
 from ..utils import comm
+from ..utils.file_io import staged_directory
 
 __all__ = [
     "CLIError",
@@ -43,7 +42,6 @@ __all__ = [
     "sample_inputs_from_dataset",
     "sample_inputs_from_image",
     "check_output_dir",
-    "staged_output_dir",
     "evaluate",
     "run_main",
 ]
@@ -409,38 +407,11 @@ def check_output_dir(path: str, overwrite: bool) -> None:
         raise CLIError(f"--output {path!r} exists and is not empty; choose another directory or pass --overwrite")
 
 
-def _existing_ancestor(path: str) -> str:
-    while not os.path.isdir(path):
-        path = os.path.dirname(path)
-    return path
-
-
-@contextlib.contextmanager
-def staged_output_dir(path: str) -> Iterator[str]:
-    """Yield an empty temporary directory; when the block succeeds its files are moved into ``path``.
-
-    The temporary directory lives in the nearest existing ancestor of ``path`` (same filesystem, so
-    the moves are renames) and is always removed: a failed export leaves no file or directory behind.
-    """
-    path = os.path.abspath(path)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.partial-", dir=_existing_ancestor(path))
-    try:
-        yield tmp
-        os.makedirs(path, exist_ok=True)
-        for name in sorted(os.listdir(tmp)):
-            dst = os.path.join(path, name)
-            if os.path.isdir(dst) and not os.path.islink(dst):
-                shutil.rmtree(dst)
-            os.replace(os.path.join(tmp, name), dst)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 def export_once(export: Callable[[str], Model], output_dir: str, load: Callable[[str], Model]) -> Model:
     """The exported model on every rank, exported once, by rank 0.
 
     Rank 0 calls ``export(tmp)`` (which writes the files into ``tmp`` and returns the model) inside
-    :func:`staged_output_dir`, reads the finished files, moves them into its ``output_dir`` and
+    :func:`~detectron2_export.utils.file_io.staged_directory`, reads the finished files, moves them into its ``output_dir`` and
     broadcasts their bytes over the process group. On every other machine, local rank 0 writes
     them into that machine's ``output_dir`` (staged the same way: no shared filesystem is assumed,
     and nothing reads a half-written file); each rank then builds its model with ``load(dir)``,
@@ -448,14 +419,14 @@ def export_once(export: Callable[[str], Model], output_dir: str, load: Callable[
     staged export.
     """
     if comm.is_main_process():
-        with staged_output_dir(output_dir) as tmp:
+        with staged_directory(output_dir) as tmp:
             model = export(tmp)
             files = _read_tree(tmp) if comm.get_world_size() > 1 else {}
         comm.broadcast_object(files)
         return model
     files = comm.broadcast_object(None)
     if comm.get_local_rank() == 0:
-        with staged_output_dir(output_dir) as tmp:
+        with staged_directory(output_dir) as tmp:
             _write_tree(tmp, files)
         return load(output_dir)
     with tempfile.TemporaryDirectory(prefix="d2export_rank_") as tmp:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import warnings
 from typing import Any
 
@@ -17,6 +16,7 @@ from ..config import CfgNode
 from ..errors import ExportAssertionError, ExportError
 from ..layers import DeformConv, ModulatedDeformConv
 from ..modeling.proposal_generator.rpn import RPN
+from ..utils.file_io import staged_directory
 from .caffe2_modeling import META_ARCH_CAFFE2_EXPORT_TYPE_MAP, convert_batched_inputs_to_c2_format
 from .lazy_cfg import caffe2_cfg_from_model
 from .protobuf_utils import get_pb_arg_floats, get_pb_arg_vali, get_pb_arg_vals
@@ -168,8 +168,7 @@ class Caffe2Model(nn.Module):
         """Write ``model.pb``, ``model.pbtxt`` and ``model_init.pb`` into ``output_dir``, atomically."""
         logger.info("Saving model to %s ...", output_dir)
         output_dir = os.path.abspath(os.path.expanduser(output_dir))
-        os.makedirs(output_dir, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=output_dir, prefix=".tmp_save_") as tmp:
+        with staged_directory(output_dir) as tmp:
             files = {
                 "model.pb": self._predict_net.SerializeToString(),
                 "model.pbtxt": str(self._predict_net).encode("utf-8"),
@@ -178,8 +177,6 @@ class Caffe2Model(nn.Module):
             for name, data in files.items():
                 with open(os.path.join(tmp, name), "wb") as f:
                     f.write(data)
-            for name in files:
-                os.replace(os.path.join(tmp, name), os.path.join(output_dir, name))
 
     def save_graph(self, output_file: str, inputs: list[dict] | None = None) -> None:
         """Draw the predict net as SVG (format from the extension); with ``inputs``, blob shapes too."""

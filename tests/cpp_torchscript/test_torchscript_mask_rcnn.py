@@ -7,7 +7,6 @@ import re
 import shutil
 import subprocess
 import sys
-from typing import Dict, List, Tuple
 
 import numpy as np
 import pytest
@@ -18,8 +17,8 @@ from torch import Tensor, nn
 from detectron2_export.checkpoint import DetectionCheckpointer
 from detectron2_export.config import get_cfg
 from detectron2_export.export import TracingAdapter, scripting_with_instances
+from detectron2_export.export.deploy import SCRIPTING_FIELDS, ScriptableRCNNAdapter
 from detectron2_export.modeling import build_model
-from detectron2_export.structures import Boxes
 
 pytestmark = pytest.mark.slow
 
@@ -115,23 +114,9 @@ def test_traced_model_prints_the_python_detections(binary, shapes_model, image, 
     _check_output(proc.stdout, expected.pred_boxes.tensor, expected.scores, expected.pred_classes)
 
 
-class _ScriptableAdapter(nn.Module):
-    """export_model.py's adapter: the input type the C++ program builds for "scripting"."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-        self.eval()
-
-    def forward(self, inputs: Tuple[Dict[str, Tensor]]) -> List[Dict[str, Tensor]]:
-        return [i.get_fields() for i in self.model.inference(inputs, do_postprocess=False)]
-
-
 def test_scripted_model_prints_the_python_detections(binary, shapes_model, image, tmp_path):
     path, tensor = image
-    fields = {"proposal_boxes": Boxes, "objectness_logits": Tensor, "pred_boxes": Boxes, "scores": Tensor,
-              "pred_classes": Tensor, "pred_masks": Tensor}
-    scripted = scripting_with_instances(_ScriptableAdapter(shapes_model), fields)
+    scripted = scripting_with_instances(ScriptableRCNNAdapter(shapes_model), SCRIPTING_FIELDS)  # export_model's
     scripted.save(str(tmp_path / "model.ts"))
     with torch.no_grad():
         expected = shapes_model.inference([{"image": tensor}], do_postprocess=False)[0]

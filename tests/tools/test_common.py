@@ -15,18 +15,18 @@ from detectron2_export.cli.common import (
     sample_inputs_from_image,
     setup_cfg,
     setup_logger,
-    staged_output_dir,
 )
 from detectron2_export.data import build_detection_test_loader
 from detectron2_export.data.detection_utils import read_image
 from detectron2_export.errors import ConfigError, ExportError
+from detectron2_export.utils.file_io import staged_directory
 
 from .conftest import CONFIG, MODEL_OPTS, SHAPES_IMAGES, only_entries
 
 
-def test_staged_output_dir_moves_files_on_success(tmp_path):
+def test_staged_directory_moves_files_on_success(tmp_path):
     out = tmp_path / "a" / "b" / "out"
-    with staged_output_dir(str(out)) as tmp:
+    with staged_directory(str(out)) as tmp:
         assert not out.exists(), "the output must not appear before the block succeeds"
         assert os.path.dirname(tmp) == str(tmp_path), "staging happens in the nearest existing ancestor"
         (open(os.path.join(tmp, "model.pb"), "w")).write("x")
@@ -35,21 +35,21 @@ def test_staged_output_dir_moves_files_on_success(tmp_path):
     assert only_entries(tmp_path) == ["a"]
 
 
-def test_staged_output_dir_leaves_nothing_on_failure(tmp_path):
+def test_staged_directory_leaves_nothing_on_failure(tmp_path):
     out = tmp_path / "a" / "out"
     with pytest.raises(RuntimeError, match="boom"):
-        with staged_output_dir(str(out)) as tmp:
+        with staged_directory(str(out)) as tmp:
             open(os.path.join(tmp, "model.pb"), "w").write("partial")
             raise RuntimeError("boom")
     assert only_entries(tmp_path) == []
 
 
-def test_staged_output_dir_replaces_same_names_and_keeps_others(tmp_path):
+def test_staged_directory_replaces_same_names_and_keeps_others(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "model.pb").write_text("old")
     (out / "notes.txt").write_text("mine")
-    with staged_output_dir(str(out)) as tmp:
+    with staged_directory(str(out)) as tmp:
         open(os.path.join(tmp, "model.pb"), "w").write("new")
     assert (out / "model.pb").read_text() == "new"
     assert (out / "notes.txt").read_text() == "mine"
