@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from detectron2_export.export import dump_torchscript_IR, scripting_with_instances
+from detectron2_export.export.deploy import SCRIPTING_FIELDS
 from detectron2_export.modeling.postprocessing import detector_postprocess
 from detectron2_export.structures import Boxes, Instances
 
@@ -25,14 +26,7 @@ from .test_torchscript_models import (
 
 pytestmark = pytest.mark.slow
 
-RCNN_FIELDS = {
-    "proposal_boxes": Boxes,
-    "objectness_logits": Tensor,
-    "pred_boxes": Boxes,
-    "scores": Tensor,
-    "pred_classes": Tensor,
-    "pred_masks": Tensor,
-}
+RCNN_FIELDS = SCRIPTING_FIELDS  # export_model.py's list: every field of the supported models
 RETINANET_FIELDS = {"pred_boxes": Boxes, "scores": Tensor, "pred_classes": Tensor}
 
 FRESH_PROCESS_RUN = """
