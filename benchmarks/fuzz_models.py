@@ -207,7 +207,7 @@ def _set_arg_field(rng: random.Random, arg: caffe2_pb2.Argument) -> str:
         arg.strings.extend([b"a", b"\xff"][: rng.randint(1, 2)])
     elif kind == "t":
         arg.t.dims.extend([rng.choice(_HUGE_INTS) for _ in range(2)])
-        arg.t.data_type = rng.choice((1, 2, 10, 99))
+        arg.t.data_type = rng.choice((0, 1, 2, 4, 10, 12))
     elif kind == "n":
         arg.n.name = "nested"
     return kind
@@ -395,6 +395,8 @@ def _device_option(rng: random.Random, case: Case) -> str:
 
 def _image(rng: random.Random, case: Case) -> str:
     image = case.image
+    if not isinstance(image, torch.Tensor) or image.dim() != 3:
+        return "image:again"  # one image mutation per case: the mutators expect (C, H, W)
     kind = rng.choice(("gray", "rgba", "hwc", "rank2", "rank4", "empty", "zero_width", "numpy", "float64", "int64",
                        "tiny", "nan"))
     if kind == "gray":

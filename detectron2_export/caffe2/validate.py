@@ -54,11 +54,10 @@ def _light_copy(op: caffe2_pb2.OperatorDef, lengths: dict[str, int]) -> caffe2_p
     ranges as the executor will, without decoding millions of parameter values twice."""
     light = caffe2_pb2.OperatorDef(type=op.type, name=op.name, input=op.input, output=op.output)
     for arg in op.arg:
-        if arg.name in lengths:
-            stand_in = light.arg.add(name=arg.name)
-            field = _set_fields(arg)[0]
-            getattr(stand_in, field).extend(getattr(arg, field)[:1])
-        else:
+        fields = _set_fields(arg) if arg.name in lengths else []
+        if fields in (["floats"], ["ints"]):
+            getattr(light.arg.add(name=arg.name), fields[0]).extend(getattr(arg, fields[0])[:1])
+        else:  # small, or malformed (a second ``values``...): bound as stored, for the executor's error
             light.arg.append(arg)
     return light
 
