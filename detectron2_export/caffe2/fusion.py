@@ -21,7 +21,8 @@ results stay those of the unfused net (bitwise, on this torch).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -215,6 +216,34 @@ def _conv_output_shape(x: torch.Tensor, w: torch.Tensor, geo: Geometry) -> tuple
         for size, p, d, k, s in zip(x.shape[2:], geo.pad_begin, geo.dilation, w.shape[2:], geo.stride)
     ]
     return (x.shape[0], w.shape[0], *spatial)
+
+
+def fold_parameter_copies(ops: Sequence[BoundOp], params: MutableMapping[str, Any], protected: set[str]) -> list[BoundOp]:
+    """``ops`` without the ``Copy`` ops of parameters, their outputs stored in ``params`` instead.
+
+    The exporter shares equal initializers (e.g. the zero biases of a randomly initialised model)
+    and materialises each use with a ``Copy`` in the predict net; such a blob is then written by the
+    net, so fusion would not take it as a filter or bias, and every run copies it again. A Copy is
+    folded when its input is a parameter tensor the net never writes, and its output is written by
+    no other op and is not a net output; the output then shares the parameter (parameters are never
+    written in place, ``inplace.py``).
+    """
+    writes = Counter(name for op in ops for name in op.outputs)
+    kept = []
+    for op in ops:
+        source = params.get(op.inputs[0]) if op.op_type == "Copy" and len(op.inputs) == 1 else None
+        if (
+            isinstance(source, torch.Tensor)
+            and writes[op.inputs[0]] == 0
+            and len(op.outputs) == 1
+            and writes[op.outputs[0]] == 1
+            and op.outputs[0] not in protected
+        ):
+            params[op.outputs[0]] = source
+            writes[op.outputs[0]] = 0
+            continue
+        kept.append(op)
+    return kept
 
 
 def fuse_convolutions(ops: Sequence[BoundOp], params: Mapping[str, Any], protected: set[str]) -> list[BoundOp]:

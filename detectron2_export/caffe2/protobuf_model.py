@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..errors import ExportError, Detectron2ExportError, OperatorInputError
-from .fusion import fuse_convolutions
+from .fusion import fold_parameter_copies, fuse_convolutions
 from .layout import channels_last_filters
 from .profiler import Profile
 from .precision import cast_gemm_ops_to_bf16, check_precision
@@ -34,8 +34,9 @@ class ProtobufModel(nn.Module):
     external-input order (normally ``data``, ``im_info``); ``forward`` returns the external outputs
     in order; a failed run never returns another run's results.
     Convolution filters are stored channels-last (``layout.py``), dead intermediates are
-    overwritten in place (``inplace.py``) and, with ``fuse`` (the default), Conv(+Add)(+Relu) chains
-    run as one oneDNN convolution with a prepacked filter (``fusion.py``): outputs equal a plain
+    overwritten in place (``inplace.py``) and, with ``fuse`` (the default), Copy ops of parameters
+    are run once at load time and Conv(+Add)(+Relu) chains run as one oneDNN convolution with a
+    prepacked filter (``fusion.py``): outputs equal a plain
     run's up to float rounding. ``profile=True`` records time per op (``profile_table()``).
     ``precision="bf16"`` computes convolutions and matrix products in bfloat16 (``precision.py``).
     """
@@ -66,10 +67,13 @@ class ProtobufModel(nn.Module):
         self._ws.CreateNet(predict_net, inplace=True)
         self._net = self._ws.net(predict_net.name)
         ops = self._net.ops
+        protected = set(predict_net.external_output)
+        if fuse:
+            ops = fold_parameter_copies(ops, self._ws.blobs, protected)
         if compute_dtype == torch.bfloat16:
             ops = cast_gemm_ops_to_bf16(ops, self._ws.blobs)
         if fuse:
-            ops = fuse_convolutions(ops, self._ws.blobs, set(predict_net.external_output))
+            ops = fuse_convolutions(ops, self._ws.blobs, protected)
         self._net.replace_ops(ops)
         self.precision = precision
         self._error_msgs: set[str] = set()

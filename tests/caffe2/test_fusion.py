@@ -136,3 +136,21 @@ def test_chains_that_must_not_fuse(ops, outputs, expected_types, reference):
     x = torch.randn(1, 4, 7, 8)
     for got, expected in zip(model([x, torch.zeros(1)]), reference(x, p), strict=True):
         torch.testing.assert_close(got, expected, **TOL)
+
+
+def test_copies_of_parameters_are_folded_so_their_convolutions_fuse():
+    """The exporter's Copy of a shared initializer (here the bias) is run once at load time."""
+    p = _params(3)
+    ops = [
+        make_op("Copy", ["b1"], ["b1_copy"]),
+        make_op("Copy", ["b1"], ["b1_out"]),  # a net output: kept as an op
+        make_op("Conv", ["x", "w1", "b1_copy"], ["c"], kernel=3, pad=1),
+        make_op("Relu", ["c"], ["y"]),
+    ]
+    model = _model(ops, ["y", "b1_out"], p)
+    assert _op_types(model) == ["Copy", "Conv+Relu"]
+    x = torch.randn(2, 4, 7, 8)
+    y, b1_out = model([x, torch.zeros(1)])
+    torch.testing.assert_close(y, _conv(x, p).relu(), **TOL)
+    torch.testing.assert_close(b1_out, p["b1"], rtol=0, atol=0)
+    assert _op_types(ProtobufModel(model.predict_net, init_net(p), fuse=False)) == ["Copy", "Copy", "Conv", "Relu"]
