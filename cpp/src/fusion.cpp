@@ -219,6 +219,28 @@ bool fusion_available() {
   return at::hasMKLDNN() && pointwise_op("") && pointwise_op("binary") && reorder_op();
 }
 
+std::vector<BoundOp> fold_parameter_copies(const std::vector<BoundOp>& ops, BlobMap& params,
+                                           const std::set<std::string>& protected_names) {
+  std::map<std::string, int> writes;
+  for (const BoundOp& op : ops) {
+    for (const std::string& name : op.outputs) ++writes[name];
+  }
+  std::vector<BoundOp> kept;
+  for (const BoundOp& op : ops) {
+    if (op.type == "Copy" && op.inputs.size() == 1 && op.outputs.size() == 1 && !writes[op.inputs[0]] &&
+        writes[op.outputs[0]] == 1 && !protected_names.count(op.outputs[0])) {
+      const auto source = params.find(op.inputs[0]);
+      if (source != params.end() && source->second.defined()) {
+        params[op.outputs[0]] = source->second;
+        writes[op.outputs[0]] = 0;
+        continue;
+      }
+    }
+    kept.push_back(op);
+  }
+  return kept;
+}
+
 std::vector<BoundOp> fuse_convolutions(const std::vector<BoundOp>& ops, const BlobMap& params,
                                        const std::set<std::string>& protected_names) {
   if (!fusion_available()) return ops;

@@ -24,6 +24,15 @@ namespace c2rt {
 // Whether this libtorch has oneDNN's pointwise convolution ops.
 bool fusion_available();
 
+// `ops` without the Copy ops of parameters, their outputs stored in `params` instead (sharing the
+// parameter, which is never written in place). The exporter materialises shared initializers (the equal
+// biases of a randomly initialised model) with Copy ops; their outputs are then net-written, so no
+// convolution reading them would fuse, and every run copies them again. A Copy is folded when its
+// input is a parameter the net never writes and its output is written by no other op and is not in
+// `protected_names` (mirrors fusion.py: fold_parameter_copies).
+std::vector<BoundOp> fold_parameter_copies(const std::vector<BoundOp>& ops, BlobMap& params,
+                                           const std::set<std::string>& protected_names);
+
 // `ops` with every fusable chain replaced by one op. `params`: the init net's blobs (filters are read
 // once from it); `protected_names`: the net's external outputs, which keep their own values.
 std::vector<BoundOp> fuse_convolutions(const std::vector<BoundOp>& ops, const BlobMap& params,

@@ -71,7 +71,8 @@ ProtobufModel::ProtobufModel(const NetSpec& predict_net, const NetSpec& init_net
   if (fuse && device.is_cpu()) {
     Net& net = workspace_.net(predict_net_.name);
     const std::set<std::string> outputs(predict_net_.external_output.begin(), predict_net_.external_output.end());
-    net.replace_ops(fuse_convolutions(net.ops(), workspace_.blob_map(), outputs));
+    const std::vector<BoundOp> folded = fold_parameter_copies(net.ops(), workspace_.blob_map(), outputs);
+    net.replace_ops(fuse_convolutions(folded, workspace_.blob_map(), outputs));
   }
 }
 

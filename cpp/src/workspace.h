@@ -57,7 +57,8 @@ class Workspace {
 // run() returns the external outputs in order. Convolution filters on the CPU are stored channels-last
 // (layout.h): outputs equal a plain run's up to float rounding, and may come back channels-last.
 // Since only the external outputs are fetched, the net runs element-wise ops in place (inplace.h) and,
-// with `fuse` on the CPU, Conv(+Add)(+Relu) chains as one oneDNN convolution (fusion.h).
+// with `fuse` on the CPU, folds the Copy ops of parameters at load time and runs Conv(+Add)(+Relu)
+// chains as one oneDNN convolution (fusion.h).
 //
 // run() is const and thread-safe: the workspace holds only the parameters, read-only after loading;
 // each call runs in its own blob map (a copy of the parameter map: the tensors are shared, not

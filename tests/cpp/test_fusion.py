@@ -88,3 +88,25 @@ def test_cpp_fuses_like_python_and_matches_torch(cpp_tools: CppTools, tmp_path, 
     for name in predict.external_output:
         torch.testing.assert_close(torch.from_numpy(outputs[name]), expected[name], **TOL, msg=name)
         np.testing.assert_allclose(outputs[name], python_outputs[name].numpy(), rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+def test_cpp_folds_parameter_copies_like_python(cpp_tools: CppTools, tmp_path):
+    _, init, p = _nets()
+    predict = caffe2_pb2.NetDef(
+        name="copies",
+        op=[
+            make_op("Copy", ["b1"], ["b1_copy"]),
+            make_op("Copy", ["b1"], ["b1_out"]),  # a net output: kept
+            make_op("Conv", ["x", "w1", "b1_copy"], ["c"], kernel=3, pad=1),
+            make_op("Relu", ["c"], ["y"]),
+        ],
+        external_input=["x", *p],
+        external_output=["y", "b1_out"],
+    )
+    x = torch.randn(2, 4, 9, 11, generator=torch.Generator().manual_seed(2))
+    outputs, stdout = run_net_on_files(cpp_tools, tmp_path, predict, init, [x.numpy()], "--show_ops")
+    (line,) = [line for line in stdout.splitlines() if line.startswith("Ops: ")]
+    python = ProtobufModel(predict, init)
+    assert re.findall(r"'([^']+)'", line) == [op.op_type for op in python._net.ops] == ["Copy", "Conv+Relu"]
+    torch.testing.assert_close(torch.from_numpy(outputs["y"]), F.conv2d(x, p["w1"], p["b1"], padding=1).relu(), **TOL)
+    np.testing.assert_array_equal(outputs["b1_out"], p["b1"].numpy())
