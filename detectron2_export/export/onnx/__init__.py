@@ -7,7 +7,7 @@ Where each step is lowered: ``preprocess.py`` (normalise, pad), ``anchors.py``, 
 ``dense.py`` (RetinaNet), ``nms.py`` (grouped NMS + top-k), ``masks.py`` (class selection, pasting),
 ``semantic.py`` (semantic logits to output size), ``postprocess.py`` (rescale to output size),
 ``ops/`` (the hand-emitted ONNX nodes), ``meta_arch.py`` (one lowered model per meta-architecture),
-``deconv.py`` (the mask head's deconvolution as Conv + DepthToSpace). ``quantize.py``: int8 (QDQ)
+``deconv.py`` (the mask head's deconvolution as Conv + DepthToSpace, for int8). ``quantize.py``: int8 (QDQ)
 of the network part; ``profiling.py``: onnxruntime's time per operator type and conv GFLOP/s.
 """
 

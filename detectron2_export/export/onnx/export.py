@@ -124,7 +124,8 @@ def export_onnx(
             )
         register_deform_conv(opset)
     model = copy.deepcopy(model).eval()
-    replace_strided_deconvs(model)
+    if precision == "int8":
+        replace_strided_deconvs(model)
     feeds = batch_inputs(inputs)
     lowered = lower_model(model, paste_masks=paste_masks, isolate_batch=dynamic_batch or len(inputs) > 1)
     args = tuple(torch.from_numpy(feeds[name]) for name in INPUT_NAMES)

@@ -23,7 +23,7 @@ from detectron2_export.export.onnx.quantize import (
 )
 
 from ..test_caffe2_shapes_ap import UPSTREAM
-from .helpers import assert_standard
+from .helpers import assert_standard, op_types
 from .test_shapes_ap import ONNX_TOL
 
 INT8_BUDGET = 1.0
@@ -60,6 +60,9 @@ def test_int8_graph_is_standard_and_only_the_network_is_quantized(shapes_int8, s
             assert source is None or source.op_type not in FP32_OPS, f"{source.op_type} output quantized"
     assert weight_users and weight_users <= set(WEIGHTED_OPS), weight_users
     assert "Conv" in weight_users and "Gemm" in weight_users
+    # the mask head's deconv is a quantized Conv + DepthToSpace in int8 (deconv.py), kept in fp32
+    assert "ConvTranspose" not in op_types(shapes_int8) and "DepthToSpace" in op_types(shapes_int8)
+    assert "ConvTranspose" in op_types(shapes_onnx) and "DepthToSpace" not in op_types(shapes_onnx)
     fp32_selected = nodes_to_quantize(shapes_onnx)
     fp32_types = {n.name: n.op_type for n in shapes_onnx.graph.node}
     assert {fp32_types[name] for name in fp32_selected} <= set(WEIGHTED_OPS) | {"Relu"}
