@@ -7,6 +7,7 @@ Importing this module puts the repository root on ``sys.path`` (the benchmarks r
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -51,6 +52,27 @@ def build_model_giving_detections(cfg, inputs: list[dict]) -> torch.nn.Module:
     model = build_model(cfg).eval()
     init_weights_giving_detections(model, inputs)
     return model
+
+
+def setup(threads: int, size: tuple[int, int]) -> tuple[object, list[dict], torch.nn.Module]:
+    """What every benchmark starts with: warnings-only logging, ``threads`` torch threads, and
+    (cfg, input at ``size``, model giving detections on it)."""
+    logging.basicConfig(level=logging.WARNING)
+    torch.set_num_threads(threads)
+    cfg = build_cfg()
+    inputs = sample_input(*size)
+    return cfg, inputs, build_model_giving_detections(cfg, inputs)
+
+
+class RunClock:
+    """Wall time and load average since the benchmark started, for its last line."""
+
+    def __init__(self) -> None:
+        self.load, self.start = os.getloadavg()[0], time.perf_counter()
+
+    def summary(self) -> str:
+        return (f"total {time.perf_counter() - self.start:.0f} s; load average {self.load:.2f} at start, "
+                f"{os.getloadavg()[0]:.2f} at end ({os.cpu_count()} CPUs)")
 
 
 class Timing(NamedTuple):

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import logging
 import os
 import re
 import statistics
@@ -43,7 +42,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from common import REPO, Timing, alternating_times, build_cfg, build_model_giving_detections, sample_input
+from common import REPO, RunClock, Timing, alternating_times, setup
 
 from detectron2_export.caffe2.protobuf_model import ProtobufModel
 from detectron2_export.export import Caffe2Tracer, OnnxRuntimeModel, export_onnx
@@ -97,13 +96,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, nargs=2, default=(800, 1216), metavar=("H", "W"))
     parser.add_argument("--calibration-images", type=int, default=4)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    torch.set_num_threads(args.threads)
-    start_load, start = os.getloadavg()[0], time.perf_counter()
-
-    cfg = build_cfg()
-    inputs = sample_input(*args.size)
-    model = build_model_giving_detections(cfg, inputs)
+    clock = RunClock()
+    cfg, inputs, model = setup(args.threads, tuple(args.size))
     with torch.no_grad(), tempfile.TemporaryDirectory(prefix="cpu_speed_") as work:
         c2_model = Caffe2Tracer(cfg, model, inputs).export_caffe2()
         model_dir = os.path.join(work, "model")
@@ -189,8 +183,7 @@ def main() -> None:
         print(f"Caffe2 runtime, C++: not available ({CPP_BINARY} not built)")
     for name, profile in profiles.items():
         print(f"\n{labels[name]}:\n{profile.format(top=10)}")
-    print(f"\ntotal {time.perf_counter() - start:.0f} s; load average {start_load:.2f} at start, "
-          f"{os.getloadavg()[0]:.2f} at end ({os.cpu_count()} CPUs)")
+    print("\n" + clock.summary())
 
 
 if __name__ == "__main__":

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import logging
-import os
 import statistics
 import time
 from collections.abc import Callable
@@ -31,7 +29,7 @@ from collections.abc import Callable
 import onnxruntime as ort
 import torch
 
-from common import Timing, alternating_times, build_cfg, build_model_giving_detections, sample_input
+from common import RunClock, Timing, alternating_times, sample_input, setup
 
 from detectron2_export.export import Caffe2Tracer, OnnxRuntimeModel, export_onnx
 
@@ -84,13 +82,8 @@ def main() -> None:
     parser.add_argument("--batch-repeats", type=int, default=2, help="timed calls per variant, batch of 4")
     parser.add_argument("--size", type=int, nargs=2, default=(800, 1216), metavar=("H", "W"))
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    torch.set_num_threads(args.threads)
-    start_load, start = os.getloadavg()[0], time.perf_counter()
-
-    cfg = build_cfg()
-    inputs = sample_input(*args.size)
-    model = build_model_giving_detections(cfg, inputs)
+    clock = RunClock()
+    cfg, inputs, model = setup(args.threads, tuple(args.size))
     onnx_model, onnx_export = timed(lambda: export_onnx(cfg, model, inputs))
     c2_model, c2_export = timed(lambda: Caffe2Tracer(cfg, model, inputs).export_caffe2())
     ort_models, ort_load = {}, {}
@@ -138,8 +131,7 @@ def main() -> None:
               f"{per_batch['eager'].wall / t.wall:>8.2f}x{t.cpu:>9.3f}")
     print("batch detections: " + ", ".join(f"{name} {n}" for name, n in batch_detections.items())
           + "; x eager: throughput / eager throughput")
-    print(f"total {time.perf_counter() - start:.0f} s; load average {start_load:.2f} at start, "
-          f"{os.getloadavg()[0]:.2f} at end ({os.cpu_count()} CPUs)")
+    print(clock.summary())
 
 
 if __name__ == "__main__":

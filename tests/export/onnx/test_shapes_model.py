@@ -4,7 +4,6 @@ errors. Reference: the eager model, and the same export's single-image runs."""
 from __future__ import annotations
 
 import copy
-import io
 import json
 
 import numpy as np
