@@ -114,7 +114,7 @@ def _blob_names(net: caffe2_pb2.NetDef) -> list[str]:
 def _bytes_mutation(rng: random.Random, case: Case) -> str:
     target = "init" if rng.random() < 0.3 else "predict"
     data = bytearray((case.init if target == "init" else case.predict).SerializeToString())
-    kind = rng.choice(("flip", "truncate", "insert", "delete", "splice"))
+    kind = rng.choice(("flip", "truncate", "insert", "delete", "splice")) if data else "insert"
     if kind == "flip":
         for _ in range(rng.randint(1, 8)):
             data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
