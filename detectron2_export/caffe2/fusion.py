@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -141,11 +141,12 @@ def _runs_through(chain: _Chain, ops: Sequence[BoundOp], positions: dict[int, in
     return not any(set(ops[p].outputs) & reads for p in range(first + 1, last) if ops[p].index not in members)
 
 
-def _fused_kernel(chain: _Chain, params: Mapping[str, Any]) -> Callable[..., tuple]:
+def _fused_kernel(chain: _Chain, params: Mapping[str, Any], keep_dtype: bool = False) -> Callable[..., tuple]:
     """``fn(X, [bias], [other]) -> (Y,)``: the oneDNN fused convolution, or the chain's ops one by one.
 
     It computes in the filter's dtype (bfloat16 under ``precision="bf16"``: X, bias and the Add
-    operand are cast on the way in, Y back to float32 on the way out)."""
+    operand are cast on the way in, Y back to float32 on the way out unless ``keep_dtype``: when
+    only fused convolutions read Y, they take it in bfloat16 as it is)."""
     conv, geo = chain.conv, chain.geo
     group = conv.kwargs["group"]
     w = params[conv.inputs[1]]
@@ -170,20 +171,21 @@ def _fused_kernel(chain: _Chain, params: Mapping[str, Any]) -> Callable[..., tup
     def fused(x: torch.Tensor, *rest: torch.Tensor) -> tuple:
         b = rest[0] if has_bias else None
         other = rest[-1] if chain.add is not None else None
-        if not _dense_input(x, w.shape[1] * group) or (b is not None and not b.is_floating_point()):
+        if not _dense_input(x, w.shape[1] * group, dtype) or (b is not None and not b.is_floating_point()):
             return unfused(x, b, other)
         if dtype == torch.float32 and not conv2d_uses_onednn(x, w, geo, group):
             return unfused(x, b, other)  # small inputs: conv2d's native kernel, whose results the net had
         x, b = x.to(dtype), None if b is None else b.to(dtype)
         if other is None:
-            return (fused_output(_POINTWISE(x, packed, b, geo.pad_begin, geo.stride, geo.dilation, group, unary, [], "")),)
-        if not (_dense_float32(other, 4) and tuple(other.shape) == _conv_output_shape(x, w, geo)):
+            y = _POINTWISE(x, packed, b, geo.pad_begin, geo.stride, geo.dilation, group, unary, [], "")
+        elif _dense_input(other, w.shape[0], dtype) and tuple(other.shape) == _conv_output_shape(x, w, geo):
+            y = _POINTWISE.binary(
+                x, other.to(dtype), packed, b, geo.pad_begin, geo.stride, geo.dilation, group, "add", None,
+                None if unary == "none" else unary, [], None,
+            )
+        else:
             return unfused(x, b, other)
-        y = _POINTWISE.binary(
-            x, other.to(dtype), packed, b, geo.pad_begin, geo.stride, geo.dilation, group, "add", None,
-            None if unary == "none" else unary, [], None,
-        )
-        return (fused_output(y),)
+        return (y if keep_dtype else fused_output(y),)
 
     return fused
 
@@ -201,9 +203,10 @@ def conv2d_uses_onednn(x: torch.Tensor, w: torch.Tensor, geo: Geometry, group: i
     return group > 1 or (w.shape[-1] > 3 and w.shape[-2] > 3) or x.shape[0] > 1 or x.numel() > 20480
 
 
-def _dense_input(x: Any, channels: int) -> bool:
+def _dense_input(x: Any, channels: int, dtype: torch.dtype = torch.float32) -> bool:
+    """A dense 4-D CPU float32 tensor of ``channels`` channels (or bfloat16 when computing in it)."""
     return (
-        _dense_float32(x, 4)
+        (_dense_float32(x, 4) or (dtype == torch.bfloat16 and _dense_float32(x, 4, dtype)))
         and x.shape[1] == channels
         and (x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last))
         and x.numel() > 0
@@ -256,6 +259,7 @@ def fuse_convolutions(ops: Sequence[BoundOp], params: Mapping[str, Any], protect
         return list(ops)
     positions = {op.index: pos for pos, op in enumerate(ops)}
     fused_at: dict[int, BoundOp] = {}
+    chains: dict[int, _Chain] = {}
     dropped: set[int] = set()
     for chain in _find_chains(ops, params, protected):
         if not _runs_through(chain, ops, positions) or any(op.index in dropped for op in chain.ops):
@@ -275,4 +279,24 @@ def fuse_convolutions(ops: Sequence[BoundOp], params: Mapping[str, Any], protect
             flops=lambda args, results, w_shape=w_shape: conv_flops(w_shape, results[0].shape),
         )
         dropped.update(op.index for op in chain.ops)
-    return [fused_at.get(pos, op) for pos, op in enumerate(ops) if pos in fused_at or op.index not in dropped]
+        chains[positions[last.index]] = chain
+    fused = [fused_at.get(pos, op) for pos, op in enumerate(ops) if pos in fused_at or op.index not in dropped]
+    return _keep_bf16_between_convolutions(fused, {fused_at[pos].index: chain for pos, chain in chains.items()}, params, protected)
+
+
+def _keep_bf16_between_convolutions(
+    ops: list[BoundOp], chains: dict[int, _Chain], params: Mapping[str, Any], protected: set[str]
+) -> list[BoundOp]:
+    """Under bf16, fused convolutions whose output only fused convolutions read keep it in bfloat16
+    (no cast to float32 and back between them); every other reader still gets float32."""
+    readers = _readers(ops)
+    result = list(ops)
+    for pos, op in enumerate(ops):
+        chain = chains.get(op.index)
+        if chain is None or params[chain.conv.inputs[1]].dtype != torch.bfloat16 or op.outputs[0] in protected:
+            continue
+        found = readers.get((op.outputs[0], pos), [])
+        # a fused op reads net-computed blobs only as X or the Add operand (its bias is a parameter)
+        if found and all(ops[r].index in chains for r in found):
+            result[pos] = replace(op, fn=_fused_kernel(chain, params, keep_dtype=True))
+    return result

@@ -105,3 +105,40 @@ def test_shapes_mask_rcnn_bf16_ap_within_budget_of_fp32(tmp_path):
     for task in ("bbox", "segm"):
         fp32, bf16 = results["fp32"][task]["AP"], results["bf16"][task]["AP"]
         assert abs(bf16 - fp32) <= AP_BUDGET, f"{task} AP: bf16 {bf16:.3f}, fp32 {fp32:.3f}, budget {AP_BUDGET}"
+
+
+@needs_bf16
+def test_bf16_stays_bf16_between_fused_convolutions_and_matches_torch():
+    """Conv+Relu -> Conv+Add+Relu (reading the first output twice) -> FC: the first output is read
+    only by fused convolutions, so it stays bfloat16; the second feeds FC, so it is cast back."""
+    g = torch.Generator().manual_seed(3)
+    p = {"w1": torch.randn(6, 3, 3, 3, generator=g) * 0.3, "b1": torch.randn(6, generator=g),
+         "w2": torch.randn(6, 6, 3, 3, generator=g) * 0.2, "b2": torch.randn(6, generator=g),
+         "fw": torch.randn(5, 6 * 8 * 8, generator=g) * 0.05, "fb": torch.randn(5, generator=g)}
+    predict = caffe2_pb2.NetDef(
+        name="chain",
+        op=[
+            make_op("Conv", ["x", "w1", "b1"], ["c1"], kernel=3, pad=1),
+            make_op("Relu", ["c1"], ["r1"]),
+            make_op("Conv", ["r1", "w2", "b2"], ["c2"], kernel=3, pad=1),
+            make_op("Add", ["c2", "r1"], ["s"]),
+            make_op("Relu", ["s"], ["r2"]),
+            make_op("FC", ["r2", "fw", "fb"], ["y"]),
+        ],
+        external_input=["x", *p],
+        external_output=["y"],
+    )
+    model = ProtobufModel(predict, init_net(p), precision="bf16")
+    assert [op.op_type for op in model._net.ops] == ["Conv+Relu", "Conv+Add+Relu", "FC"]
+    x = torch.randn(2, 3, 8, 8, generator=g)
+    (y,) = model([x])
+    bf = {k: v.bfloat16() for k, v in p.items()}
+    r1 = F.conv2d(x.bfloat16(), bf["w1"], bf["b1"], padding=1).relu()  # kept in bf16
+    r2 = (F.conv2d(r1, bf["w2"], bf["b2"], padding=1) + r1).relu().float()
+    expected = torch.addmm(bf["fb"], r2.reshape(2, -1).bfloat16(), bf["fw"].t()).float()
+    assert y.dtype == torch.float32
+    torch.testing.assert_close(y, expected, rtol=2e-2, atol=2e-2)
+    first, second = model._net.ops[:2]
+    (r1_run,) = first.fn(x, model._ws.blobs["b1"])
+    assert r1_run.dtype == torch.bfloat16
+    assert second.fn(r1_run, model._ws.blobs["b2"], r1_run)[0].dtype == torch.float32
