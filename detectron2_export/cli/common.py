@@ -19,7 +19,7 @@ import os
 import sys
 import tempfile
 from datetime import timedelta
-from typing import Any, Callable, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
 
 import torch
 
@@ -40,6 +40,7 @@ __all__ = [
     "build_test_loader",
     "build_and_load_model",
     "sample_inputs_from_dataset",
+    "calibration_inputs_from_dataset",
     "sample_inputs_from_image",
     "check_output_dir",
     "evaluate",
@@ -346,6 +347,33 @@ def build_and_load_model(cfg) -> torch.nn.Module:
     return model.eval()
 
 
+def _test_batches(cfg, why: str) -> Iterator[list[dict]]:
+    """The evaluation dataset's images in order, one per batch, as the test loader maps them
+    (whatever the world size: what is read from it must not depend on the sharding)."""
+    from ..data import InferenceSampler, build_detection_test_loader, get_detection_dataset_dicts
+
+    if is_lazy_config(cfg):
+        dicts = _lazy_test_part(cfg, "dataloader.test.dataset", why)
+    else:
+        dicts = get_detection_dataset_dicts([evaluation_dataset_name(cfg)], filter_empty=False)
+    sampler = InferenceSampler(len(dicts), rank=0, world_size=1)
+    return iter(build_detection_test_loader(dicts, mapper=_test_mapper(cfg), sampler=sampler))
+
+
+def calibration_inputs_from_dataset(cfg, num_images: int) -> list[dict]:
+    """The first ``num_images`` images of the evaluation dataset, mapped as the test loader does: what
+    int8 quantization calibrates on (``export_onnx(..., quantize="int8", calibration=...)``)."""
+    if num_images < 1:
+        raise CLIError(f"--calibration-images {num_images}, expected at least 1")
+    inputs = []
+    for batch in _test_batches(cfg, "int8 calibration reads its images"):
+        inputs.extend(batch)
+        if len(inputs) >= num_images:
+            break
+    logger.info("Calibrating on the first %d images of %s", len(inputs), evaluation_dataset_name(cfg))
+    return inputs[:num_images]
+
+
 def sample_inputs_from_dataset(cfg, model: torch.nn.Module, max_tries: int = 50) -> list[dict]:
     """The first batch of the test loader (``DATASETS.TEST[0]``, or a LazyConfig's ``dataloader.test``
     dataset and mapper) on which the model detects something.
@@ -353,17 +381,8 @@ def sample_inputs_from_dataset(cfg, model: torch.nn.Module, max_tries: int = 50)
     The Caffe2 trace follows the data: a sample without detections would export a graph that skips
     the mask / keypoint heads.
     """
-    from ..data import InferenceSampler, build_detection_test_loader, get_detection_dataset_dicts
-
     dataset = evaluation_dataset_name(cfg)
-    if is_lazy_config(cfg):
-        dicts = _lazy_test_part(cfg, "dataloader.test.dataset", "the sample input is taken from it")
-    else:
-        dicts = get_detection_dataset_dicts([dataset], filter_empty=False)
-    # the whole dataset in order, whatever the world size: the sample must not depend on the sharding
-    sampler = InferenceSampler(len(dicts), rank=0, world_size=1)
-    loader = build_detection_test_loader(dicts, mapper=_test_mapper(cfg), sampler=sampler)
-    for i, batch in enumerate(loader):
+    for i, batch in enumerate(_test_batches(cfg, "the sample input is taken from it")):
         if i >= max_tries:
             break
         with torch.no_grad():

@@ -14,6 +14,8 @@ detectron2 model with a chosen method and format.
 only ``torchscript``. ``--config-file`` is a yacs ``.yaml`` (``KEY VALUE`` overrides) or a LazyConfig
 ``.py`` (``key=value`` overrides; sample and evaluation from its ``dataloader.test``). This module
 parses arguments and checks them; the exports are ``detectron2_export.export.deploy``'s functions.
+``tracing`` + ``onnx`` with ``--quantize int8`` writes the int8 (QDQ) graph, calibrated on the first
+``--calibration-images`` images of the evaluation dataset; ``--run-eval`` prints its AP beside PyTorch's.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from .common import (
     export_once,
     launch_from_args,
     run_main,
+    calibration_inputs_from_dataset,
     sample_inputs_from_dataset,
     sample_inputs_from_image,
     setup_cfg,
@@ -73,12 +76,30 @@ def get_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="evaluate the exported model on DATASETS.TEST[0] (a .py config: dataloader.test and dataloader.evaluator)",
     )
+    parser.add_argument(
+        "--quantize",
+        choices=["int8"],
+        default=None,
+        help="tracing+onnx: onnxruntime static int8 quantization of backbone and heads (post-processing stays fp32)",
+    )
+    parser.add_argument(
+        "--calibration-images",
+        type=int,
+        default=16,
+        metavar="N",
+        help="--quantize int8: calibrate on the first N images of the evaluation dataset (default 16)",
+    )
     add_launch_arguments(parser)
     add_output_arguments(parser)
     return parser
 
 
-def _check_method_and_format(method: str, fmt: str, run_eval: bool) -> None:
+def _check_method_and_format(method: str, fmt: str, run_eval: bool, quantize: str | None = None) -> None:
+    if quantize is not None and (method, fmt) != ("tracing", "onnx"):
+        raise CLIError(
+            f"--quantize {quantize} --export-method {method} --format {fmt}: quantization is for the "
+            "standard ONNX export, use --export-method tracing --format onnx"
+        )
     if method == "scripting" and fmt != "torchscript":
         raise CLIError(f"--export-method scripting --format {fmt}: Scripting only supports torchscript format.")
     if method == "tracing" and fmt == "caffe2":
@@ -98,7 +119,7 @@ def main(argv: list[str] | None = None) -> Mapping[str, Mapping[str, float]]:
     args = get_parser().parse_args(argv)
     setup_logger(args.verbose)
     logger.info("Command line arguments: %s", args)
-    _check_method_and_format(args.export_method, args.format, args.run_eval)
+    _check_method_and_format(args.export_method, args.format, args.run_eval, args.quantize)
     check_output_dir(args.output, args.overwrite)
     cfg = setup_cfg(args.config_file, args.opts or [], export_config=args.export_method == "caffe2_tracing")
     load = _load_exported(args.export_method, args.format)
@@ -149,7 +170,8 @@ def _export_and_evaluate(args: argparse.Namespace) -> Mapping[str, Mapping[str, 
             return export_caffe2_tracing(cfg, model, inputs, args.format, tmp)
         if args.export_method == "scripting":
             return export_scripting(model, tmp)
-        return export_tracing(model, inputs, args.format, tmp, cfg)
+        calibration = calibration_inputs_from_dataset(cfg, args.calibration_images) if args.quantize else None
+        return export_tracing(model, inputs, args.format, tmp, cfg, quantize=args.quantize, calibration=calibration)
 
     exported_model = export_once(export, args.output, _load_exported(args.export_method, args.format))
     logger.info("Wrote %s to %s", ", ".join(sorted(os.listdir(args.output))), args.output)
@@ -165,7 +187,8 @@ def _export_and_evaluate(args: argparse.Namespace) -> Mapping[str, Mapping[str, 
         print(f"COCO AP of the {args.export_method}+{args.format} model on {evaluation_dataset_name(cfg)}:")
         print(format_ap_table(results))
         if eager_results:
-            print(format_ap_comparison({"PyTorch": eager_results, "onnxruntime": results}))
+            runtime = "onnxruntime int8" if args.quantize else "onnxruntime"
+            print(format_ap_comparison({"PyTorch": eager_results, runtime: results}))
     logger.info("Success.")
     return results
 

@@ -153,13 +153,25 @@ def _rcnn_inference(model: nn.Module, inputs: list[dict]) -> list[dict]:
     return [{"instances": model.inference(inputs, do_postprocess=False)[0]}]
 
 
-def export_tracing(model: nn.Module, inputs: list[dict], fmt: str, output_dir: str, cfg: Any = None) -> Callable | None:
+def export_tracing(
+    model: nn.Module,
+    inputs: list[dict],
+    fmt: str,
+    output_dir: str,
+    cfg: Any = None,
+    *,
+    quantize: str | None = None,
+    calibration: list[dict] | str | None = None,
+) -> Callable | None:
     """Trace the model on the first sample image; writes model.ts (+ IR) or model.onnx.
 
     ``onnx`` is the standard-ONNX export (``export_onnx``: every meta-architecture, post-processing
-    in the graph, dynamic batch); it returns the :class:`OnnxRuntimeModel` of the file. For
-    TorchScript and a GeneralizedRCNN / RetinaNet, returns a :class:`TracedModelEvaluator`.
+    in the graph, dynamic batch; ``quantize="int8"`` with ``calibration`` inputs quantizes it); it
+    returns the :class:`OnnxRuntimeModel` of the file. For TorchScript and a GeneralizedRCNN /
+    RetinaNet, returns a :class:`TracedModelEvaluator`.
     """
+    if quantize is not None and fmt != "onnx":
+        raise ExportError(f"export_tracing: quantize={quantize!r} applies to fmt='onnx', not {fmt!r}")
     from ..modeling import GeneralizedRCNN
     from .flatten import TracingAdapter
     from .torchscript import dump_torchscript_IR
@@ -170,7 +182,9 @@ def export_tracing(model: nn.Module, inputs: list[dict], fmt: str, output_dir: s
         from .onnx import OnnxRuntimeModel, export_onnx
         from .onnx.export import required_opset
 
-        onnx_model = export_onnx(cfg, model, inputs[:1], opset=required_opset(model))
+        onnx_model = export_onnx(
+            cfg, model, inputs[:1], opset=required_opset(model), quantize=quantize, calibration=calibration
+        )
         onnx.save(onnx_model, os.path.join(output_dir, "model.onnx"))
         return OnnxRuntimeModel(onnx_model)
     if fmt != "torchscript":
