@@ -244,3 +244,10 @@ def test_bbox_transform_roi_batch_index_is_a_row_of_im_info(index):
     deltas, im_info = torch.zeros(2, 4), torch.tensor([[10.0, 10.0, 1.0]])
     with pytest.raises(OperatorInputError, match=r"BBoxTransform: roi batch indices in .*, expected in \[0, 0\] \(rows of im_info\)"):
         run_single_op("BBoxTransform", [rois, deltas, im_info], weights=[1.0, 1.0, 1.0, 1.0])
+
+
+def test_distribute_fpn_proposals_level_count_is_bounded():
+    # roi_max_level 2**62 looped over 2**62 levels, each with an output list entry (memory blow-up)
+    rois = torch.tensor([[0.0, 0.0, 0.0, 32.0, 32.0]])
+    with pytest.raises(OperatorArgumentError, match=r"DistributeFpnProposals: roi_max_level=4611686018427387904, expected in \[roi_min_level=2, roi_min_level \+ 15\]"):
+        run_single_op("DistributeFpnProposals", [rois], num_outputs=5, roi_max_level=2**62, roi_min_level=2)

@@ -65,6 +65,10 @@ def map_rois_to_fpn_levels(
     return levels.clamp(max=max_level).clamp(min=min_level)
 
 
+_MAX_LEVELS = 16
+"""Most FPN levels DistributeFpnProposals distributes over (detectron2 uses 4 or 5)."""
+
+
 def distribute_fpn_proposals(
     rois: Tensor,
     roi_canonical_scale: int,
@@ -74,9 +78,10 @@ def distribute_fpn_proposals(
     legacy_plus_one: bool,
 ) -> list[Tensor]:
     """``[rois_fpn{min}, ..., rois_fpn{max}, rois_idx_restore_int32]`` for any number of levels."""
-    if roi_max_level < roi_min_level:
+    if not roi_min_level <= roi_max_level < roi_min_level + _MAX_LEVELS:
         raise OperatorArgumentError(
-            f"DistributeFpnProposals: roi_max_level={roi_max_level}, expected >= roi_min_level={roi_min_level}"
+            f"DistributeFpnProposals: roi_max_level={roi_max_level}, expected in [roi_min_level={roi_min_level}, "
+            f"roi_min_level + {_MAX_LEVELS - 1}] (one output per level)"
         )
     if rois.dim() != 2 or rois.shape[1] not in (4, 5):
         raise OperatorInputError(f"DistributeFpnProposals: rois shape={tuple(rois.shape)}, expected (R, 4) or (R, 5)")
