@@ -57,6 +57,18 @@ def with_context(err: Exception, context: str) -> Exception:
     return OperatorInputError(f"{context}: {type(err).__name__}: {err}")
 
 
+def check_inputs_defined(net_name: str, index: int, op: caffe2_pb2.OperatorDef | BoundOp, known: set[str]) -> None:
+    """Raise unless every input of ``op`` is in ``known`` (the blobs defined so far); then add its outputs."""
+    inputs, outputs = (op.inputs, op.outputs) if isinstance(op, BoundOp) else (op.input, op.output)
+    for name in inputs:
+        if name not in known:
+            raise OperatorInputError(
+                f"{describe_op(net_name, index, op)}: input blob {name!r} does not exist in the "
+                "workspace, is not an external input and no earlier op produces it"
+            )
+    known.update(outputs)
+
+
 def _check_count(spec: OpSpec, what: str, n: int, bounds: tuple[int, int]) -> None:
     lo, hi = bounds
     if n < lo or (hi != -1 and n > hi):
@@ -132,13 +144,7 @@ class Net:
     def _check_inputs_exist(self, known: set[str]) -> None:
         known |= set(self.proto.external_input)
         for op in self.ops:
-            for name in op.inputs:
-                if name not in known:
-                    raise OperatorInputError(
-                        f"{describe_op(self.name, op.index, op)}: input blob {name!r} does not exist in the "
-                        "workspace, is not an external input and no earlier op produces it"
-                    )
-            known.update(op.outputs)
+            check_inputs_defined(self.name, op.index, op, known)
 
     def run(self, blobs: MutableMapping[str, Any], *, release_dead: bool = False, profile: Profile | None = None) -> None:
         """Run every op in order, reading and writing ``blobs`` (name -> tensor).

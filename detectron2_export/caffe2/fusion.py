@@ -28,9 +28,9 @@ from typing import Any
 
 import torch
 
-from ..errors import Detectron2ExportError
+from ..errors import Detectron2ExportError, OperatorArgumentError
 from .conv_pool_args import Geometry, resolve_geometry
-from .executor import BoundOp
+from .executor import BoundOp, describe_op
 from .precision import fused_output
 from .profiler import conv_flops
 
@@ -152,9 +152,16 @@ def _fused_kernel(chain: _Chain, params: Mapping[str, Any], keep_dtype: bool = F
     w = params[conv.inputs[1]]
     dtype = w.dtype
     # Reordered for a nominal input size; another size reuses it when oneDNN picks the same format.
-    packed = torch.ops.mkldnn._reorder_convolution_weight(
-        w, geo.pad_begin, geo.stride, geo.dilation, group, [1, w.shape[1] * group, 64, 64]
-    )
+    try:
+        packed = torch.ops.mkldnn._reorder_convolution_weight(
+            w, geo.pad_begin, geo.stride, geo.dilation, group, [1, w.shape[1] * group, 64, 64]
+        )
+    except RuntimeError as e:  # e.g. a group that does not divide the filters, a dilation < 1
+        raise OperatorArgumentError(
+            f"{describe_op('', conv.index, conv)}: filter {tuple(w.shape)} with group={group}, "
+            f"strides={list(geo.stride)}, pads={list(geo.pad_begin)}, dilations={list(geo.dilation)} is not a "
+            f"valid convolution ({e})"
+        ) from None
     has_bias = len(conv.inputs) > 2
     unary = "relu" if chain.relu is not None else "none"
 

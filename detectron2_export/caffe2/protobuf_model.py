@@ -17,6 +17,7 @@ from .layout import channels_last_filters
 from .profiler import Profile
 from .precision import cast_gemm_ops_to_bf16, check_precision
 from .proto import caffe2_pb2
+from .validate import validate_nets
 from .workspace import Workspace, to_blob
 
 logger = logging.getLogger(__name__)
@@ -39,18 +40,22 @@ class ProtobufModel(nn.Module):
     prepacked filter (``fusion.py``): outputs equal a plain
     run's up to float rounding. ``profile=True`` records time per op (``profile_table()``).
     ``precision="bf16"`` computes convolutions and matrix products in bfloat16 (``precision.py``).
+    The nets are checked first (``validate.py``: op schemas, blobs defined before use, fill sizes
+    bounded) unless ``validate=False`` says the caller already did.
     """
 
     _ids = itertools.count(0)
 
     def __init__(
         self, predict_net: caffe2_pb2.NetDef, init_net: caffe2_pb2.NetDef, *, precision: str = "fp32", profile: bool = False,
-        fuse: bool = True,
+        fuse: bool = True, validate: bool = True,
     ):
         super().__init__()
         for name, net in (("predict_net", predict_net), ("init_net", init_net)):
             if not isinstance(net, caffe2_pb2.NetDef):
                 raise TypeError(f"ProtobufModel: {name} is a {type(net).__name__}, expected a caffe2_pb2.NetDef")
+        if validate:
+            validate_nets(predict_net, init_net)
         compute_dtype = check_precision(precision)
         logger.info(f"Initializing ProtobufModel for: {predict_net.name} ...")
         self.ws_name = f"__tmp_ProtobufModel_{next(self._ids)}__"

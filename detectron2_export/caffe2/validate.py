@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..errors import Detectron2ExportError, OperatorArgumentError, OperatorInputError, ProtobufError, UnknownOperatorError
-from .executor import bind_operator, describe_op, with_context
+from .executor import bind_operator, check_inputs_defined, describe_op, with_context
 from .op_args import ResourceLimits, check_allocation, resource_limits
 from .ops.fill import static_fill
 from .proto import caffe2_pb2
@@ -100,16 +100,6 @@ def _check_fill(
         raise OperatorArgumentError(f"{place}: {e}") from None
 
 
-def _check_blobs(net: caffe2_pb2.NetDef, index: int, op: caffe2_pb2.OperatorDef, known: set[str]) -> None:
-    for name in op.input:
-        if name not in known:
-            raise OperatorInputError(
-                f"{describe_op(net.name, index, op)}: input blob {name!r} is used before it is defined "
-                "(not an external input, not produced by the init net or an earlier op)"
-            )
-    known.update(op.output)
-
-
 def _check_net(net: caffe2_pb2.NetDef, what: str, existing: Iterable[str], limit: int) -> set[str]:
     """Check every op of ``net``; returns the blobs defined once it has run."""
     if len(set(net.external_input)) != len(net.external_input):
@@ -120,7 +110,7 @@ def _check_net(net: caffe2_pb2.NetDef, what: str, existing: Iterable[str], limit
         for index, op in enumerate(net.op):
             _, kwargs, lengths = _bind(net, index, op)
             _check_fill(net, index, op, kwargs, lengths, limit)
-            _check_blobs(net, index, op, known)
+            check_inputs_defined(net.name, index, op, known)
     except Detectron2ExportError as e:
         raise with_context(e, what) from e
     return known

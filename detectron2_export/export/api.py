@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import warnings
 from typing import Any
 
@@ -143,17 +144,23 @@ class Caffe2Tracer:
             return torch.jit.trace(self.traceable_model, (self.traceable_inputs,))
 
 
+_PREDICTOR_LOCK = threading.Lock()  # module-level: a lock in the instance would make it impossible to deepcopy
+
+
 class Caffe2Model(nn.Module):
     """A Caffe2 predict net + init net, runnable with detectron2's inputs and outputs.
 
-    ``__call__`` is a reference implementation for checking the export, not meant for benchmarks.
+    ``__call__`` runs the nets in the project's runtime (validated at the first call, safe to call
+    from many threads); ``precision="bf16"`` computes its convolutions and matrix products in
+    bfloat16 where the CPU supports it (``caffe2/precision.py``).
     """
 
-    def __init__(self, predict_net, init_net) -> None:
+    def __init__(self, predict_net, init_net, *, precision: str = "fp32") -> None:
         super().__init__()
         self.eval()
         self._predict_net = predict_net
         self._init_net = init_net
+        self.precision = precision
         self._predictor: nn.Module | None = None
 
     @property
@@ -192,19 +199,23 @@ class Caffe2Model(nn.Module):
         run_and_save_graph(self._predict_net, self._init_net, [x.cpu() for x in tensor_inputs], output_file)
 
     @staticmethod
-    def load_protobuf(dir: str) -> "Caffe2Model":
+    def load_protobuf(dir: str, *, precision: str = "fp32") -> "Caffe2Model":
         """Read ``dir/model.pb`` and ``dir/model_init.pb``."""
         from ..caffe2.serialization import load_net
 
         predict_net = load_net(os.path.join(dir, "model.pb"))
         init_net = load_net(os.path.join(dir, "model_init.pb"))
-        return Caffe2Model(predict_net, init_net)
+        return Caffe2Model(predict_net, init_net, precision=precision)
 
     def __call__(self, inputs: list[dict]) -> list[dict]:
         if self._predictor is None:
-            from .caffe2_inference import ProtobufDetectionModel
+            with _PREDICTOR_LOCK:  # one load even when the first calls come from several threads
+                if self._predictor is None:
+                    from .caffe2_inference import ProtobufDetectionModel
 
-            self._predictor = ProtobufDetectionModel(self._predict_net, self._init_net)
+                    self._predictor = ProtobufDetectionModel(
+                        self._predict_net, self._init_net, precision=self.precision
+                    )
         return self._predictor(inputs)
 
 

@@ -21,7 +21,9 @@ class ProtobufDetectionModel(torch.nn.Module):
     The nets are validated first (``caffe2/validate.py``): a malformed file gets the project's error
     naming the op or argument before anything is allocated or run."""
 
-    def __init__(self, predict_net, init_net, *, convert_outputs: Callable | None = None) -> None:
+    def __init__(
+        self, predict_net, init_net, *, convert_outputs: Callable | None = None, precision: str = "fp32"
+    ) -> None:
         super().__init__()
         meta = validate_model(
             predict_net,
@@ -29,7 +31,7 @@ class ProtobufDetectionModel(torch.nn.Module):
             meta_architectures=tuple(META_ARCH_CAFFE2_EXPORT_TYPE_MAP),
             check_outputs=convert_outputs is None,
         )
-        self.protobuf_model = ProtobufModel(predict_net, init_net)
+        self.protobuf_model = ProtobufModel(predict_net, init_net, precision=precision, validate=False)  # done above
         self.size_divisibility = meta.size_divisibility
         self.device = meta.device
         # absent in upstream files, which expect zero padding

@@ -18,10 +18,9 @@ from detectron2_export.caffe2 import precision as precision_module
 from detectron2_export.config import get_cfg
 from detectron2_export.data import build_detection_test_loader
 from detectron2_export.evaluation import COCOEvaluator, inference_on_dataset
-from detectron2_export.export.caffe2_inference import ProtobufDetectionModel
+from detectron2_export.export import Caffe2Model
 from detectron2_export.caffe2.proto import caffe2_pb2
 from detectron2_export.caffe2.protobuf_model import ProtobufModel
-from detectron2_export.caffe2.serialization import load_net
 from detectron2_export.errors import ConfigError
 from tests.caffe2.helpers import make_op
 from tests.caffe2.test_fusion import init_net
@@ -91,16 +90,15 @@ def test_bf16_small_net_matches_torch_in_bf16(fuse):
 @pytest.mark.slow
 def test_shapes_mask_rcnn_bf16_ap_within_budget_of_fp32(tmp_path):
     export_shapes_mask_rcnn(tmp_path)
-    predict, init = load_net(tmp_path / "model.pb"), load_net(tmp_path / "model_init.pb")
     cfg = get_cfg()
     cfg.merge_from_file(CONFIG)
     cfg.DATALOADER.NUM_WORKERS = 0
     loader = build_detection_test_loader(cfg, "shapes_val")
     results = {}
     for precision in ("fp32", "bf16"):
-        model = ProtobufDetectionModel(predict, init)
-        model.protobuf_model = ProtobufModel(predict, init, precision=precision)
+        model = Caffe2Model.load_protobuf(str(tmp_path), precision=precision)
         results[precision] = inference_on_dataset(model, loader, COCOEvaluator("shapes_val"), progress=False)
+        assert model._predictor.protobuf_model.precision == precision
     logger.info("shapes AP fp32 %s, bf16 %s", results["fp32"], results["bf16"])
     for task in ("bbox", "segm"):
         fp32, bf16 = results["fp32"][task]["AP"], results["bf16"][task]["AP"]
@@ -142,3 +140,4 @@ def test_bf16_stays_bf16_between_fused_convolutions_and_matches_torch():
     (r1_run,) = first.fn(x, model._ws.blobs["b1"])
     assert r1_run.dtype == torch.bfloat16
     assert second.fn(r1_run, model._ws.blobs["b2"], r1_run)[0].dtype == torch.float32
+

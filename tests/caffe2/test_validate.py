@@ -58,7 +58,7 @@ def test_use_before_definition(nets):
     conv, relu = (caffe2_pb2.OperatorDef.FromString(op.SerializeToString()) for op in predict.op[:2])
     predict.op[0].CopyFrom(relu)
     predict.op[1].CopyFrom(conv)
-    with pytest.raises(OperatorInputError, match=r"op #0 'Relu' .*input blob 'conv1' is used before it is defined"):
+    with pytest.raises(OperatorInputError, match=r"op #0 'Relu' .*input blob 'conv1' does not exist in the workspace, is not an external input"):
         validate_nets(predict, init)
 
 
@@ -66,7 +66,7 @@ def test_parameter_missing_from_init(nets):
     predict, init = nets
     del init.op[3]  # fc_b
     predict.external_input.remove("fc_b")
-    with pytest.raises(OperatorInputError, match=r"op #3 'FC' .*input blob 'fc_b' is used before it is defined"):
+    with pytest.raises(OperatorInputError, match=r"op #3 'FC' .*input blob 'fc_b' does not exist in the workspace, is not an external input"):
         validate_nets(predict, init)
 
 
