@@ -61,6 +61,13 @@ def get_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="evaluate the PyTorch and the Caffe2 model on DATASETS.TEST[0] (a .py config: dataloader.test)",
     )
+    parser.add_argument(
+        "--precision",
+        choices=["fp32", "bf16"],
+        default="fp32",
+        help="--run-eval: run the Caffe2 model's convolutions and matrix products in this precision "
+        "(bf16 where the CPU supports it); the files are fp32 either way",
+    )
     add_launch_arguments(parser)
     add_output_arguments(parser)
     return parser
@@ -107,6 +114,7 @@ def convert_and_evaluate(args: argparse.Namespace) -> dict[str, Results]:
     logger.info("Wrote %s to %s", ", ".join(sorted(os.listdir(args.output))), args.output)
     if not args.run_eval:
         return {}
+    caffe2_model.precision = args.precision  # read when the runtime is built, at the first call
 
     start = time.perf_counter()
     results = {"PyTorch": evaluate(model, cfg, "PyTorch"), "Caffe2": evaluate(caffe2_model, cfg, "Caffe2")}
@@ -114,7 +122,8 @@ def convert_and_evaluate(args: argparse.Namespace) -> dict[str, Results]:
     if not comm.is_main_process():
         return {}
     dataset = evaluation_dataset_name(cfg)
-    print(f"COCO AP on {dataset}, PyTorch vs Caffe2 (delta = Caffe2 - PyTorch):")
+    runtime = "Caffe2" if args.precision == "fp32" else f"Caffe2 in {args.precision}"
+    print(f"COCO AP on {dataset}, PyTorch vs {runtime} (delta = Caffe2 - PyTorch):")
     print(format_ap_comparison(results))
     print(format_summary(results["PyTorch"], results["Caffe2"], dataset))
     return results

@@ -418,3 +418,23 @@ def test_console_scripts_installed():
         pytest.skip("the console scripts' directory is not on PATH")
     proc = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "usage: caffe2_converter.py" in proc.stdout and "--run-eval" in proc.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not __import__("detectron2_export.caffe2.precision", fromlist=["x"]).bf16_supported(),
+                    reason="this CPU has no native bfloat16 (oneDNN)")
+def test_precision_bf16_evaluates_the_bf16_runtime(converted, shapes_val_10, tmp_path):
+    """``--precision bf16``: the same fp32 files, evaluated with bfloat16 convolutions; issue 17's 1.0
+    budget is asserted on all 200 images (tests/caffe2/test_precision.py: bbox 41.525 vs 41.466, segm
+    47.691 vs 47.743); on these 10 images at 160 px one detection moves AP by about a point, hence 3.0."""
+    _, fp32_results, _ = converted(False)
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        results = main(["--config-file", CONFIG, "--output", str(tmp_path / "out"), "--run-eval", "--precision", "bf16",
+                        *SMALL_OPTS, "DATASETS.TEST", f"('{shapes_val_10}',)"])
+    assert stdout.getvalue().splitlines()[0] == f"COCO AP on {shapes_val_10}, PyTorch vs Caffe2 in bf16 (delta = Caffe2 - PyTorch):"
+    aps = {run: {t: r[t]["AP"] for t in ("bbox", "segm")} for run, r in
+           (("fp32", fp32_results["Caffe2"]), ("bf16", results["Caffe2"]), ("eager", results["PyTorch"]))}
+    assert aps["eager"] == {t: fp32_results["PyTorch"][t]["AP"] for t in ("bbox", "segm")}
+    for task in ("bbox", "segm"):
+        assert abs(aps["bf16"][task] - aps["fp32"][task]) <= 3.0, aps
