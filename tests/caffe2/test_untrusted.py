@@ -66,6 +66,17 @@ def test_huge_pooled_size_is_refused_before_allocation():
         run_single_op("RoIAlign", [FEATURES, rois], pooled_h=1 << 20, pooled_w=1 << 20, sampling_ratio=1)
 
 
+@pytest.mark.parametrize("args,what", [
+    ({"pads": [1 << 17] * 4}, r"output shape=\(1, 4, 262150, 262150\)"),  # 6 + 2 * 2^17; fuzz case 6094
+    ({"pads": [0, 0, 1 << 17, 1 << 17]}, r"padded X shape=\(1, 3, 131078, 131078\)"),  # asymmetric: F.pad first
+])
+def test_conv_pads_that_need_too_much_memory_are_refused(args, what):
+    x, w = torch.zeros(1, 3, 6, 6), torch.zeros(4, 3, 1, 1)
+    with pytest.raises(OperatorArgumentError, match=f"Conv: {what} torch.float32 needs"):
+        run_single_op("Conv", [x, w], **args)
+    assert run_single_op("Conv", [x, w], pads=[2, 2, 2, 2])[0].shape == (1, 4, 10, 10)
+
+
 def test_torch_ops_dispatch_keeps_the_project_error_type():
     rois = torch.tensor([[5.0, 0.0, 0.0, 4.0, 4.0]])
     with pytest.raises(OperatorInputError, match="batch index=5.0"):

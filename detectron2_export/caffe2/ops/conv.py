@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from ...errors import OperatorInputError
 from ..conv_pool_args import Geometry, geometry_args, resolve_geometry
-from ..op_args import check_rank
+from ..op_args import check_allocation, check_rank
 from ..registry import Arg, register_op
 
 _CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
@@ -36,6 +36,18 @@ def _check_bias(op_type: str, b: torch.Tensor | None, n_out: int) -> None:
         raise OperatorInputError(f"{op_type}: bias shape={tuple(b.shape)}, expected ({n_out},)")
 
 
+def _check_conv_sizes(x: torch.Tensor, w: torch.Tensor, geo: Geometry) -> None:
+    """Refuse, before allocating, pads or strides that make the padded input or the output too big."""
+    padded = [int(s) + pb + pe for s, pb, pe in zip(x.shape[2:], geo.pad_begin, geo.pad_end)]
+    if not geo.symmetric_pads:
+        check_allocation("Conv", "padded X", [*x.shape[:2], *padded], x.dtype)
+    out = [
+        max((p - d * (k - 1) - 1) // st + 1, 0)
+        for p, d, k, st in zip(padded, geo.dilation, w.shape[2:], geo.stride)
+    ]
+    check_allocation("Conv", "output", [x.shape[0], w.shape[0], *out], x.dtype)
+
+
 @register_op("Conv", n_inputs=(2, 3), args=(*geometry_args("kernel", "stride", "pad", "dilation"), _GROUP), ignored_args=_IGNORED)
 def conv(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None, *, group: int, **geometry: Any) -> tuple[torch.Tensor]:
     """X (N, C, *S), filter (M, C/group, *K), bias (M) -> (N, M, *S')."""
@@ -48,6 +60,7 @@ def conv(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None, *, gro
             f"X channels = filter dim 1 * group and filter dim 0 divisible by group"
         )
     _check_bias("Conv", b, w.shape[0])
+    _check_conv_sizes(x, w, geo)
     if geo.symmetric_pads:
         return (_CONV_FN[nd](x, w, b, geo.stride, geo.pad_begin, geo.dilation, group),)
     return (_CONV_FN[nd](F.pad(x, geo.torch_pad()), w, b, geo.stride, 0, geo.dilation, group),)
