@@ -74,7 +74,12 @@ class OnnxRuntimeModel(nn.Module):
         meta = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
         if meta is None:
             raise ExportError(f"OnnxRuntimeModel: {self.name}: no {METADATA_KEY!r} metadata, expected a file written by export_onnx")
-        self.meta: Dict[str, Any] = json.loads(meta)
+        try:
+            self.meta: Dict[str, Any] = json.loads(meta)
+        except ValueError as e:
+            raise ExportError(f"OnnxRuntimeModel: {self.name}: {METADATA_KEY!r} metadata is not JSON ({e})") from e
+        if not isinstance(self.meta, dict):
+            raise ExportError(f"OnnxRuntimeModel: {self.name}: {METADATA_KEY!r} metadata is a {type(self.meta).__name__}, expected an object")
         self.output_names = [o.name for o in self.session.get_outputs()]
 
     def run(self, batched_inputs: Sequence[Dict]) -> Dict[str, np.ndarray]:

@@ -145,3 +145,33 @@ def test_errors(shapes_model, shapes_inputs, tmp_path):
     plain.ir_version = 8
     with pytest.raises(ExportError, match="no 'detectron2_export' metadata"):
         OnnxRuntimeModel(plain)
+
+
+def test_mutated_files_get_the_projects_error_naming_the_file(shapes_onnx, tmp_path):
+    """Issue 15: a truncated or byte-flipped model.onnx, or one with broken metadata, fails with
+    ExportError naming the file (onnxruntime's own message inside), never a raw onnxruntime error."""
+    data = shapes_onnx.SerializeToString()
+    truncated = tmp_path / "truncated.onnx"
+    truncated.write_bytes(data[: len(data) // 3])
+    with pytest.raises(ExportError, match=r"truncated\.onnx: onnxruntime could not load it"):
+        OnnxRuntimeModel(str(truncated))
+    broken = copy.deepcopy(shapes_onnx)
+    next(e for e in broken.metadata_props if e.key == METADATA_KEY).value = "{not json"
+    with pytest.raises(ExportError, match="metadata is not JSON"):
+        OnnxRuntimeModel(broken)
+    broken.graph.node[0].op_type = "NoSuchOp"
+    with pytest.raises(ExportError, match="onnxruntime could not load it"):
+        OnnxRuntimeModel(broken)
+
+
+def test_one_model_called_from_four_threads_equals_sequential_calls(shapes_inputs, runtime):
+    """Issue 15: onnxruntime sessions are thread-safe and the wrapper keeps no per-call state."""
+    import concurrent.futures
+
+    work = [shapes_inputs[i % len(shapes_inputs)] for i in range(4 * 5)]
+    sequential = [runtime([x])[0]["instances"] for x in work]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(lambda x: runtime([x])[0]["instances"], work))
+    for got, want in zip(threaded, sequential):
+        _assert_same_instances(got, want, box_atol=0, score_atol=0)
+        assert torch.equal(got.pred_masks, want.pred_masks)
