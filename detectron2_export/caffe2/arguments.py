@@ -24,7 +24,13 @@ _NO_DEFAULT: Any = object()
 
 
 
-def _is_int(v: Any) -> bool:
+def to_float32(x: float) -> float:
+    """``x`` rounded to the nearest float32, as an ``Argument.f`` field holds it and reads back."""
+    return float(np.float32(x))
+
+
+def is_int(v: Any) -> bool:
+    """A Python or numpy integer, not a bool (which ``int`` also is)."""
     return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
@@ -89,7 +95,7 @@ _FLOATS_FIELD = 5
 def _set_repeated(arg: caffe2_pb2.Argument, values: list) -> None:
     if all(isinstance(v, (float, np.floating)) for v in values):
         arg.floats.extend(float(v) for v in values)
-    elif all(_is_int(v) or isinstance(v, (bool, np.bool_)) for v in values):
+    elif all(is_int(v) or isinstance(v, (bool, np.bool_)) for v in values):
         arg.ints.extend(int(v) for v in values)
     elif all(isinstance(v, (bytes, str)) for v in values):
         arg.strings.extend(v.encode("utf-8") if isinstance(v, str) else v for v in values)

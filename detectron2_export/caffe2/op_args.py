@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from ..errors import OperatorArgumentError, OperatorInputError
+from .arguments import is_int
 from .registry import REQUIRED, Arg
 
 
@@ -66,10 +67,6 @@ def check_allocation(op_type: str, what: str, shape: Sequence[int], dtype: torch
         )
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
@@ -80,7 +77,7 @@ def int_list(name: str, default: Any = REQUIRED, *, min_value: int | None = None
     def valid(v: Any) -> bool:
         if v is None:  # only reachable as a default: "not given"
             return True
-        return isinstance(v, list) and all(_is_int(x) and (min_value is None or x >= min_value) for x in v)
+        return isinstance(v, list) and all(is_int(x) and (min_value is None or x >= min_value) for x in v)
 
     bound = "" if min_value is None else f" >= {min_value}"
     return Arg(name, list, default, valid, f"a list of ints{bound}")

@@ -16,7 +16,6 @@ import re
 import types
 from typing import Any, Callable
 
-import numpy as np
 import torch
 
 from ..modeling import meta_arch
@@ -26,6 +25,7 @@ from ..modeling.meta_arch.panoptic_fpn import combine_semantic_and_instance_outp
 from ..modeling.postprocessing import detector_postprocess, sem_seg_postprocess
 from ..modeling.roi_heads import keypoint_head
 from ..structures import Boxes, ImageList, Instances, RotatedBoxes
+from ..caffe2.arguments import to_float32
 from ..caffe2.op_args import check_allocation, resource_limits
 from ..errors import ExportError, OperatorArgumentError, OperatorInputError, ProtobufError
 from .c10 import Caffe2Compatible
@@ -37,7 +37,8 @@ from .protobuf_utils import (
     get_pb_arg_vali,
     get_pb_arg_vals,
 )
-from .shared import alias, mock_torch_nn_functional_interpolate
+from .caffe2_graph_ops import alias
+from .onnx_interpolate import mock_torch_nn_functional_interpolate
 
 logger = logging.getLogger(__name__)
 
@@ -129,10 +130,6 @@ def assemble_rcnn_outputs_by_name(
         _check_leading("kps_score", kps_score, num)
         keypoint_head.keypoint_rcnn_inference(kps_score, [result])
     return [result]
-
-
-def _cast_to_f32(f64: float) -> float:
-    return float(np.float32(f64))
 
 
 def set_caffe2_compatible_tensor_mode(model: torch.nn.Module, enable: bool = True) -> None:
@@ -285,7 +282,7 @@ class Caffe2MetaArch(Caffe2Compatible, torch.nn.Module):
 
     def pad_value(self) -> list[float]:
         """Per-channel value of the padding of ``data``: the pixel mean, which normalises to 0."""
-        return [_cast_to_f32(v) for v in self._wrapped_model.pixel_mean.flatten().tolist()]
+        return [to_float32(v) for v in self._wrapped_model.pixel_mean.flatten().tolist()]
 
     def encode_additional_info(self, predict_net, init_net) -> None:
         """Save extra metadata in the predict net's arguments, needed to rebuild the outputs."""
@@ -396,14 +393,14 @@ class Caffe2PanopticFPN(Caffe2MetaArch):
         model = self._wrapped_model
         check_set_pb_arg(predict_net, "combine_on", "i", model.combine_on)
         check_set_pb_arg(
-            predict_net, "combine_overlap_threshold", "f", _cast_to_f32(model.combine_overlap_thresh)
+            predict_net, "combine_overlap_threshold", "f", to_float32(model.combine_overlap_thresh)
         )
         check_set_pb_arg(predict_net, "combine_stuff_area_limit", "i", model.combine_stuff_area_thresh)
         check_set_pb_arg(
             predict_net,
             "combine_instances_confidence_threshold",
             "f",
-            _cast_to_f32(model.combine_instances_score_thresh),
+            to_float32(model.combine_instances_score_thresh),
         )
 
     @staticmethod
@@ -482,15 +479,15 @@ class Caffe2RetinaNet(Caffe2MetaArch):
     def encode_additional_info(self, predict_net, init_net) -> None:
         self._encode_common_info(predict_net, b"RetinaNet")
         model = self._wrapped_model
-        check_set_pb_arg(predict_net, "score_threshold", "f", _cast_to_f32(model.test_score_thresh))
+        check_set_pb_arg(predict_net, "score_threshold", "f", to_float32(model.test_score_thresh))
         check_set_pb_arg(predict_net, "topk_candidates", "i", model.test_topk_candidates)
-        check_set_pb_arg(predict_net, "nms_threshold", "f", _cast_to_f32(model.test_nms_thresh))
+        check_set_pb_arg(predict_net, "nms_threshold", "f", to_float32(model.test_nms_thresh))
         check_set_pb_arg(predict_net, "max_detections_per_image", "i", model.max_detections_per_image)
         check_set_pb_arg(
             predict_net,
             "bbox_reg_weights",
             "floats",
-            [_cast_to_f32(w) for w in model.box2box_transform.weights],
+            [to_float32(w) for w in model.box2box_transform.weights],
         )
         self._encode_anchor_generator_cfg(predict_net)
 

@@ -9,11 +9,10 @@ setter used for the metadata stored in the predict net (SPEC 3.12).
 from __future__ import annotations
 
 import logging
-import struct
 from collections.abc import Sequence
 from typing import Any, Union
 
-from ..caffe2.arguments import make_argument
+from ..caffe2.arguments import make_argument, to_float32
 from ..caffe2.proto import caffe2_pb2
 from ..errors import ExportError, ProtobufError
 
@@ -22,11 +21,6 @@ logger = logging.getLogger(__name__)
 ArgHolder = Union[caffe2_pb2.OperatorDef, caffe2_pb2.NetDef]
 
 _REPEATED_FIELDS = ("floats", "ints", "strings", "nets", "tensors", "qtensors")
-
-
-def to_float32(x: float) -> float:
-    """``x`` rounded to the nearest float32, as it reads back from an ``Argument.f`` field."""
-    return struct.unpack("f", struct.pack("f", float(x)))[0]
 
 
 def make_operator_def(

@@ -16,6 +16,7 @@ import torchvision
 from torch import Tensor
 
 from ...errors import OperatorArgumentError
+from ..arguments import to_float32
 
 BBOX_XFORM_CLIP_DEFAULT = math.log(1000.0 / 16.0)
 """Upper clamp of the log-space width/height deltas (Caffe2's ``BBOX_XFORM_CLIP_DEFAULT``)."""
@@ -30,11 +31,6 @@ def caffe2_torch_ops():
     from .. import library  # noqa: F401  (defines the _caffe2 operators on import)
 
     return torch.ops._caffe2
-
-
-def as_float32(value: float) -> float:
-    """``value`` rounded to float32, as a Caffe2 ``float`` argument holds it."""
-    return float(torch.tensor(value, dtype=torch.float32))
 
 
 def check_angle_bounds(where: str, angle_bound_lo: int, angle_bound_hi: int) -> None:
@@ -302,7 +298,7 @@ def _nms_upright(boxes: Tensor, thresh: float, top_n: int, legacy_plus_one: bool
     # has IoU 0 with every positive one: torchvision's `IoU > thresh` greedy NMS on the positive
     # boxes, plus the first zero-area box, is exactly Caffe2's result.
     shifted = boxes + boxes.new_tensor([0.0, 0.0, plus, plus])
-    thresh = as_float32(thresh)
+    thresh = to_float32(thresh)
 
     def keep_among_first(m: int) -> Tensor:
         positive = torch.nonzero(areas[:m] > 0).squeeze(1)

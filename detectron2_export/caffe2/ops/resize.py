@@ -17,7 +17,8 @@ from torch import Tensor
 from ...errors import OperatorInputError
 from ..op_args import check_allocation
 from ..registry import Arg, register_op
-from .box_utils import as_float32, caffe2_torch_ops
+from ..arguments import to_float32
+from .box_utils import caffe2_torch_ops
 
 
 def _check_scales(op: str, height_scale: float, width_scale: float) -> None:
@@ -29,11 +30,11 @@ def _check_scales(op: str, height_scale: float, width_scale: float) -> None:
 
 def output_size(size: int, scale: float) -> int:
     """Caffe2's ``int(size * scale)`` with a float32 scale."""
-    return int(torch.tensor(float(size), dtype=torch.float32) * as_float32(scale))
+    return int(torch.tensor(float(size), dtype=torch.float32) * to_float32(scale))
 
 
 def _nearest_index(in_size: int, out_size: int, scale: float, device: torch.device) -> Tensor:
-    src = torch.arange(out_size, dtype=torch.float32, device=device) / as_float32(scale)
+    src = torch.arange(out_size, dtype=torch.float32, device=device) / to_float32(scale)
     return src.to(torch.int64).clamp(max=in_size - 1)
 
 
