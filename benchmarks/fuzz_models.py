@@ -5,7 +5,8 @@ field-level change: wrong op types, missing or extra inputs/outputs, wrong argum
 or huge dims, shape/value-count mismatches, empty nets, duplicated blobs, use before definition,
 missing ``data``, broken meta arguments) or the image fed to it, then runs
 ``Caffe2Model.load_protobuf(dir)([{"image": image}])`` in a child forked from a warm parent (torch
-is imported once), under an address-space limit and a timeout. A case ends as one of:
+is imported once), under an address-space limit (``--memory-limit-gib`` more than the parent maps) and a
+timeout. A case ends as one of:
 
 - ``ok``: it ran; ``project_error``: a ``detectron2_export.errors`` exception;
 - ``uncaught``: any other exception (a bug: the project should have said what was wrong);
@@ -592,6 +593,17 @@ Runner = Callable[[Base, Case, str], dict[str, Any]]
 """Runs one mutated case written under a work directory; returns its outcome record."""
 
 
+def mapped_bytes() -> int:
+    """This process's address space now (VmSize). A forked case may map ``memory_limit`` more: the warm
+    parent already maps several GiB (torch, the model), more inside a long-lived test worker, so an
+    absolute limit would leave a case nothing to allocate."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    raise OSError("/proc/self/status has no VmSize line: the memory limit needs Linux")
+
+
 def _child(base: Base, opts: Options, index: int, write_fd: int, work_root: str, runner: Runner | None) -> None:
     """In the forked child: limit memory, mutate, run, send one JSON line, exit without cleanup."""
     result: dict[str, Any]
@@ -604,7 +616,8 @@ def _child(base: Base, opts: Options, index: int, write_fd: int, work_root: str,
 
         logging.disable(logging.CRITICAL)
         if opts.cpp is None:
-            resource.setrlimit(resource.RLIMIT_AS, (opts.memory_limit, opts.memory_limit))
+            limit = mapped_bytes() + opts.memory_limit
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         case = make_case(base, opts.seed, index)
         work_dir = os.path.join(work_root, f"case{index}")
         if runner is not None:
@@ -769,7 +782,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per case")
-    parser.add_argument("--memory-limit-gib", type=float, default=DEFAULT_MEMORY_LIMIT / 2**30)
+    parser.add_argument("--memory-limit-gib", type=float, default=DEFAULT_MEMORY_LIMIT / 2**30,
+                        help="address space a case may map beyond the warm parent's")
     parser.add_argument("--image-size", type=int, default=160, help="longest side of the sample image (0: as stored)")
     parser.add_argument("--cpp", nargs="?", const=os.path.join(REPO, "cpp", "build", "caffe2_mask_rcnn"),
                         help="run this caffe2_mask_rcnn binary on each pair instead of the Python runtime")
