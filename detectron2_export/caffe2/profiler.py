@@ -53,25 +53,32 @@ FLOP_COUNTERS: dict[str, FlopCounter] = {
 """op type -> FLOPs of one call from its input and output tensors."""
 
 
+def measure_fp32_peak(threads: int | None = None, size: int = PEAK_MATMUL_SIZE, repeats: int = 3) -> float:
+    """GFLOP/s of a ``size`` x ``size`` float32 matmul with torch (best of ``repeats``, after a warm-up)
+    at ``threads`` threads (default: torch's current count)."""
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        a = torch.randn(size, size)
+        b = torch.randn(size, size)
+        torch.mm(a, b)  # warm-up
+        best = math.inf
+        for _ in range(repeats):
+            start = time.perf_counter()
+            torch.mm(a, b)
+            best = min(best, time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(previous)
+    return gemm_flops(size, size, size) / best / 1e9
+
+
 def fp32_peak_gflops(threads: int | None = None) -> float:
-    """Best of 3 timed 4096^2 float32 matmuls at ``threads`` (default: torch's current count), cached."""
+    """:func:`measure_fp32_peak` at ``threads`` (default: torch's current count), measured once per count."""
     threads = threads or torch.get_num_threads()
     with _peak_lock:
         if threads not in _peaks:
-            previous = torch.get_num_threads()
-            torch.set_num_threads(threads)
-            try:
-                a = torch.randn(PEAK_MATMUL_SIZE, PEAK_MATMUL_SIZE)
-                b = torch.randn(PEAK_MATMUL_SIZE, PEAK_MATMUL_SIZE)
-                torch.mm(a, b)  # warm-up
-                best = math.inf
-                for _ in range(3):
-                    start = time.perf_counter()
-                    torch.mm(a, b)
-                    best = min(best, time.perf_counter() - start)
-            finally:
-                torch.set_num_threads(previous)
-            _peaks[threads] = gemm_flops(PEAK_MATMUL_SIZE, PEAK_MATMUL_SIZE, PEAK_MATMUL_SIZE) / best / 1e9
+            _peaks[threads] = measure_fp32_peak(threads)
         return _peaks[threads]
 
 

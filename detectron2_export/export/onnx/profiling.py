@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch
 
+from ...caffe2.profiler import measure_fp32_peak
 from ...errors import ExportError
 
 CONV_WEIGHT_INPUT = {"Conv": 1, "FusedConv": 1, "NchwcConv": 1, "ConvTranspose": 1, "QLinearConv": 3, "ConvInteger": 1}
@@ -115,26 +116,6 @@ def matmul_seconds(size: int = 4096) -> float:
     start = time.perf_counter()
     torch.mm(a, b)
     return time.perf_counter() - start
-
-
-def measure_fp32_peak(threads: Optional[int] = None, size: int = 4096, repeats: int = 3) -> float:
-    """GFLOP/s of a ``size`` x ``size`` float32 matmul with torch (best of ``repeats``) at
-    ``threads`` threads (default: torch's current count)."""
-    previous = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        a = torch.randn(size, size)
-        b = torch.randn(size, size)
-        torch.mm(a, b)
-        best = math.inf
-        for _ in range(repeats):
-            start = time.perf_counter()
-            torch.mm(a, b)
-            best = min(best, time.perf_counter() - start)
-    finally:
-        torch.set_num_threads(previous)
-    return 2.0 * size**3 / best / 1e9
 
 
 def _shapes(entries: Sequence[Dict[str, List[int]]]) -> List[List[int]]:
